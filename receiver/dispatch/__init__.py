@@ -1,0 +1,1 @@
+"""Routing stored events to handlers, with retries, ordering and a journal."""

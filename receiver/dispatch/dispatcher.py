@@ -1,0 +1,264 @@
+"""Workers: claim stored events, run their handlers, record what happened.
+
+Guarantees, and where they come from:
+- per-media order: the store's claim query never hands out an event while an older event of
+  the same media is still open, so same-media events run one at a time in received order
+  (a retrying event holds back the later events of its media until it is done or dead);
+- only unfinished handlers re-run: each handler's success is journaled right after it runs;
+- a crash loses nothing: claimed events carry a lease, renewed while they run, and an
+  expired lease puts the event back in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from receiver.backoff import retry_delay
+from receiver.dispatch.context import HandlerContext
+from receiver.dispatch.router import Route, RouteTable
+from receiver.errors import PermanentError
+from receiver.events import EventParseError, VodEvent, parse_event_bytes
+from receiver.logs import SCRUBBER, get_logger
+from receiver.metrics import Metrics
+from receiver.settings import Settings
+from receiver.store import EventRecord, EventStore
+
+IDLE_POLL = 1.0  # seconds between looks at the store when nothing announced new work
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the journal: type and message, with every known secret scrubbed."""
+    text = str(exc) or repr(exc)
+    return SCRUBBER.scrub(f"{type(exc).__name__}: {text}")[:2000]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: EventStore,
+        table: RouteTable,
+        settings: Settings,
+        metrics: Metrics,
+        vod: Any = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.table = table
+        self.settings = settings
+        self.metrics = metrics
+        self.vod = vod
+        self.clock = clock
+        self.in_flight: dict[int, asyncio.Task[None]] = {}
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.workers, thread_name_prefix="vodhook-handler"
+        )
+        self._wake = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._backlog = False
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._last_renewal = 0.0
+        self._last_reclaim = 0.0
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="vodhook-dispatcher")
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming, let running events finish, then release whatever is left."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        if self.in_flight:
+            _done, pending = await asyncio.wait(list(self.in_flight.values()), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def notify(self, count: int = 1) -> None:
+        """New work was stored. Wake-ups are batched so a burst of commits costs one claim."""
+        if self._timer is None and not self._stopping:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.settings.poll_interval, self._wake_now)
+
+    def _wake_now(self) -> None:
+        self._timer = None
+        self._wake.set()
+
+    # -- the loop ---------------------------------------------------------------------------
+    async def _run(self) -> None:
+        log = get_logger(component="dispatcher")
+        while not self._stopping:
+            try:
+                timeout = self._tick()
+            except Exception as exc:  # the store may be briefly locked or gone; keep going
+                log.error("dispatch_tick_failed", error=describe_error(exc))
+                timeout = IDLE_POLL
+            if timeout > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _tick(self) -> float:
+        """Claim what fits; return how long to wait before the next look."""
+        now = self.clock()
+        lease = self.settings.lease_seconds
+        if self.in_flight and now - self._last_renewal > lease / 3:
+            self.store.renew_leases(self.in_flight, now + lease)
+            self._last_renewal = now
+        if now - self._last_reclaim > lease / 2:
+            # Ours from before a crash, or another process's whose worker died.
+            reclaimed = self.store.reclaim_stale(now)
+            if reclaimed:
+                get_logger(component="dispatcher").warning("reclaimed_stale_events", count=reclaimed)
+            self._last_reclaim = now
+        free = self.settings.workers - len(self.in_flight)
+        claimed: list[EventRecord] = []
+        if free > 0:
+            claimed = self.store.claim(free, now, now + lease)
+            for record in claimed:
+                task = asyncio.create_task(self._process(record))
+                self.in_flight[record.id] = task
+                task.add_done_callback(functools.partial(self._finished, record.id))
+        self._backlog = free > 0 and len(claimed) == free
+        self._update_gauges()
+        if self._backlog and len(self.in_flight) < self.settings.workers:
+            return 0.0
+        due = self.store.next_due()
+        if due is None:
+            return IDLE_POLL
+        return min(IDLE_POLL, max(self.settings.poll_interval, due - now))
+
+    def _finished(self, event_id: int, _task: asyncio.Task[None]) -> None:
+        self.in_flight.pop(event_id, None)
+        if self._stopping:
+            return
+        # A finished event may unblock the next one of its media; with a backlog, refill now.
+        if self._backlog:
+            self._wake.set()
+        else:
+            self.notify()
+
+    def _update_gauges(self) -> None:
+        self.metrics.in_flight.set(len(self.in_flight))
+
+    # -- one event --------------------------------------------------------------------------
+    async def _process(self, record: EventRecord) -> None:
+        log = get_logger(
+            event_id=record.id, event_type=record.event_type, media_id=record.media_id
+        )
+        try:
+            await self._run_handlers(record, log)
+        except asyncio.CancelledError:
+            # Shutting down mid-event: hand it back now instead of waiting for the lease.
+            with contextlib.suppress(Exception):
+                self.store.retry_later(record.id, self.clock(), "interrupted by shutdown")
+            raise
+        except Exception as exc:  # a bug of ours or a store failure; the lease covers us
+            log.error("event_processing_failed", error=describe_error(exc))
+            with contextlib.suppress(Exception):
+                self.store.retry_later(
+                    record.id, self.clock() + self.settings.retry_base, describe_error(exc)
+                )
+
+    async def _run_handlers(self, record: EventRecord, log: Any) -> None:
+        try:
+            event, _ = parse_event_bytes(record.body)
+        except EventParseError as exc:
+            self.store.bury(record.id, f"unparseable body: {exc.reason}")
+            self.metrics.dead.labels(handler="(parse)").inc()
+            return
+        routes = self.table.for_event(event)
+        journal = self.store.journal(record.id)
+        results: dict[str, Any] = {}
+        failures: list[tuple[str, BaseException]] = []
+        permanent = False
+        for route in routes:
+            previous = journal.get(route.name)
+            if previous is not None and previous.status == "done":
+                results[route.result_key] = previous.result
+                continue
+            ctx = HandlerContext(
+                event=event,
+                event_id=record.id,
+                attempt=record.attempts,
+                source=record.source,
+                log=log.bind(handler=route.name),
+                settings=self.settings,
+                results=dict(results),
+                options=route.options,
+                vod=self.vod,
+                handler=route.name,
+            )
+            try:
+                result = await self._call(route, ctx)
+            except Exception as exc:
+                permanent |= isinstance(exc, PermanentError)
+                failures.append((route.name, exc))
+                self.metrics.handler_runs.labels(route.name, "failed").inc()
+                self.store.record_handler(
+                    record.id, route.name, False, error=describe_error(exc),
+                    attempt=record.attempts,
+                )
+                ctx.log.warning(
+                    "handler_failed", attempt=record.attempts, error=describe_error(exc)
+                )
+            else:
+                results[route.result_key] = result
+                self.metrics.handler_runs.labels(route.name, "processed").inc()
+                self.store.record_handler(
+                    record.id, route.name, True, result=result, attempt=record.attempts
+                )
+        if not failures:
+            self.store.complete(record.id)
+            return
+        summary = "; ".join(f"{name}: {describe_error(exc)}" for name, exc in failures)
+        age = self.clock() - record.received_at
+        if permanent or record.attempts >= self.settings.max_attempts or (
+            age >= self.settings.max_age
+        ):
+            why = (
+                "permanent error"
+                if permanent
+                else f"gave up after {record.attempts} attempts"
+                if record.attempts >= self.settings.max_attempts
+                else f"gave up after {age:.0f} s"
+            )
+            self.store.bury(record.id, f"{why}: {summary}")
+            for name, _ in failures:
+                self.metrics.dead.labels(handler=name).inc()
+            log.error("event_dead", attempts=record.attempts, reason=why, errors=summary)
+            return
+        delay = retry_delay(record.attempts, self.settings.retry_base, self.settings.retry_cap)
+        self.store.retry_later(record.id, self.clock() + delay, summary)
+
+    async def _call(self, route: Route, ctx: HandlerContext) -> Any:
+        async def base(c: HandlerContext) -> Any:
+            if route.is_async:
+                return await route.func(c)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, route.func, c)
+
+        call: Callable[[HandlerContext], Awaitable[Any]] = base
+        for middleware in reversed(route.middleware):
+            call = functools.partial(middleware, call_next=call)
+        async with asyncio.timeout(self.settings.handler_timeout):
+            return await call(ctx)
+
+
+def event_of(record: EventRecord) -> VodEvent:
+    """Parse a stored record's body (for the CLI and tests)."""
+    return parse_event_bytes(record.body)[0]

@@ -1,0 +1,1 @@
+"""Where deliveries come from: the HTTP callback endpoint and the MNS queue poller."""

@@ -1,0 +1,43 @@
+"""Turning raw bytes from any source into a Delivery the store accepts.
+
+Shared by the HTTP and MNS sources so that the same event gets the same dedup key whichever
+way it arrives, and running both transports for safety never processes an event twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC
+
+from receiver.events import EventParseError, dedup_key, parse_event_bytes
+from receiver.store import Delivery
+
+INVALID_TYPE = "(invalid)"
+
+
+def to_delivery(body: bytes, source: str, received_at: float) -> Delivery:
+    """Type the body; an untypeable body becomes a dead delivery with its reason."""
+    try:
+        event, _ = parse_event_bytes(body)
+    except EventParseError as exc:
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        return Delivery(
+            body=body,
+            source=source,
+            dedup_key=f"invalid|{digest}",
+            event_type=INVALID_TYPE,
+            media_id=None,
+            event_time=None,
+            received_at=received_at,
+            problem=f"invalid body: {exc.reason}",
+        )
+    when = event.event_time
+    return Delivery(
+        body=body,
+        source=source,
+        dedup_key=dedup_key(event),
+        event_type=event.event_type,
+        media_id=event.media_id,
+        event_time=when.astimezone(UTC).isoformat() if when is not None else None,
+        received_at=received_at,
+    )

@@ -1,0 +1,364 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+Why these choices:
+- WAL lets the CLI and other processes read while the server writes, and several
+  writers (two servers, a replay from the CLI) serialise on BEGIN IMMEDIATE + busy_timeout.
+- synchronous=FULL by default: an acknowledged event survives power loss, not only a
+  process crash. Group commit (see intake.py) spreads the fsync over many events.
+- The claim query enforces per-media ordering in SQL, so it holds across processes and
+  restarts, not only inside one dispatcher.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from receiver.store.base import (
+    Delivery,
+    ErrorRecord,
+    EventDetail,
+    EventRecord,
+    EventStore,
+    HandlerRun,
+    Status,
+    Stored,
+    StoreUnavailable,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id              INTEGER PRIMARY KEY,
+    dedup_key       TEXT NOT NULL UNIQUE,
+    event_type      TEXT NOT NULL,
+    media_id        TEXT,
+    status          TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    received_at     REAL NOT NULL,
+    event_time      TEXT,
+    body            BLOB NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    lease_until     REAL,
+    last_error      TEXT,
+    updated_at      REAL NOT NULL
+);
+-- Only queued rows are indexed, so the index stays small however much history is kept.
+CREATE INDEX IF NOT EXISTS events_queued ON events (next_attempt_at)
+    WHERE status IN ('received', 'retrying');
+CREATE INDEX IF NOT EXISTS events_open_by_media ON events (media_id, id)
+    WHERE status NOT IN ('done', 'dead');
+CREATE INDEX IF NOT EXISTS events_leases ON events (lease_until) WHERE status = 'processing';
+CREATE TABLE IF NOT EXISTS handler_runs (
+    event_id   INTEGER NOT NULL REFERENCES events (id),
+    handler    TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    attempts   INTEGER NOT NULL,
+    result     TEXT,
+    error      TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (event_id, handler)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS event_errors (
+    id       INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES events (id),
+    attempt  INTEGER NOT NULL,
+    handler  TEXT,
+    error    TEXT NOT NULL,
+    at       REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS event_errors_by_event ON event_errors (event_id);
+"""
+
+_COLUMNS = (
+    "id, dedup_key, event_type, media_id, status, source, received_at, event_time, body, "
+    "attempts, next_attempt_at, last_error, updated_at"
+)
+
+_INSERT = (
+    "INSERT INTO events (dedup_key, event_type, media_id, status, source, received_at, "
+    "event_time, body, next_attempt_at, last_error, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING"
+)
+
+_CLAIMABLE = f"""
+SELECT {_COLUMNS} FROM events AS e
+WHERE e.status IN ('received', 'retrying') AND e.next_attempt_at <= ?
+  AND (e.media_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM events AS p
+        WHERE p.media_id = e.media_id AND p.id < e.id AND p.status NOT IN ('done', 'dead')))
+ORDER BY e.id LIMIT ?
+"""
+
+
+def _row(row: tuple[Any, ...]) -> EventRecord:
+    return EventRecord(
+        id=row[0],
+        dedup_key=row[1],
+        event_type=row[2],
+        media_id=row[3],
+        status=Status(row[4]),
+        source=row[5],
+        received_at=row[6],
+        event_time=row[7],
+        body=bytes(row[8]),
+        attempts=row[9],
+        next_attempt_at=row[10],
+        last_error=row[11],
+        updated_at=row[12],
+    )
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+class SQLiteStore(EventStore):
+    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
+        self.path = str(path)
+        if self.path not in ("", ":memory:"):
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode with explicit BEGIN IMMEDIATE: the write lock is taken up front,
+        # so two writers never deadlock upgrading a read lock.
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA busy_timeout = 5000")
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+        self.db.executescript(SCHEMA)
+
+    # -- transactions -----------------------------------------------------------------------
+    def _write(self, work: Any, *args: Any) -> Any:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot start a write transaction: {exc}") from exc
+        try:
+            result = work(*args)
+            self.db.execute("COMMIT")
+            return result
+        except BaseException as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreUnavailable(f"store write failed: {exc}") from exc
+            raise
+
+    # -- intake -----------------------------------------------------------------------------
+    def insert_many(self, deliveries: Sequence[Delivery]) -> list[Stored]:
+        return self._write(self._insert_many, deliveries)  # type: ignore[no-any-return]
+
+    def _insert_many(self, deliveries: Sequence[Delivery]) -> list[Stored]:
+        out: list[Stored] = []
+        cur = self.db.cursor()
+        for d in deliveries:
+            status = Status.DEAD if d.problem else Status.RECEIVED
+            cur.execute(
+                _INSERT,
+                (
+                    d.dedup_key,
+                    d.event_type,
+                    d.media_id,
+                    status,
+                    d.source,
+                    d.received_at,
+                    d.event_time,
+                    d.body,
+                    d.received_at,
+                    d.problem,
+                    d.received_at,
+                ),
+            )
+            if cur.rowcount == 1:
+                event_id = int(cur.lastrowid or 0)
+                if d.problem:
+                    cur.execute(
+                        "INSERT INTO event_errors (event_id, attempt, handler, error, at) "
+                        "VALUES (?, 0, NULL, ?, ?)",
+                        (event_id, d.problem, d.received_at),
+                    )
+                out.append(Stored(event_id, False))
+            else:
+                found = cur.execute(
+                    "SELECT id FROM events WHERE dedup_key = ?", (d.dedup_key,)
+                ).fetchone()
+                out.append(Stored(int(found[0]), True))
+        return out
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def claim(self, limit: int, now: float, lease_until: float) -> list[EventRecord]:
+        return self._write(self._claim, limit, now, lease_until)  # type: ignore[no-any-return]
+
+    def _claim(self, limit: int, now: float, lease_until: float) -> list[EventRecord]:
+        rows = [_row(r) for r in self.db.execute(_CLAIMABLE, (now, limit)).fetchall()]
+        for rec in rows:
+            self.db.execute(
+                "UPDATE events SET status = 'processing', attempts = attempts + 1, "
+                "lease_until = ?, updated_at = ? WHERE id = ?",
+                (lease_until, now, rec.id),
+            )
+            rec.status = Status.PROCESSING
+            rec.attempts += 1
+        return rows
+
+    def renew_leases(self, event_ids: Iterable[int], lease_until: float) -> None:
+        ids = list(event_ids)
+        if ids:
+            self._write(
+                lambda: self.db.executemany(
+                    "UPDATE events SET lease_until = ? WHERE id = ? AND status = 'processing'",
+                    [(lease_until, i) for i in ids],
+                )
+            )
+
+    def reclaim_stale(self, now: float) -> int:
+        def work() -> int:
+            cur = self.db.execute(
+                "UPDATE events SET status = 'retrying', next_attempt_at = ?, updated_at = ? "
+                "WHERE status = 'processing' AND lease_until < ?",
+                (now, now, now),
+            )
+            return cur.rowcount
+
+        return self._write(work)  # type: ignore[no-any-return]
+
+    def journal(self, event_id: int) -> dict[str, HandlerRun]:
+        rows = self.db.execute(
+            "SELECT handler, status, attempts, result, error, updated_at FROM handler_runs "
+            "WHERE event_id = ?",
+            (event_id,),
+        ).fetchall()
+        return {
+            r[0]: HandlerRun(r[0], r[1], r[2], orjson.loads(r[3]) if r[3] else None, r[4], r[5])
+            for r in rows
+        }
+
+    def record_handler(
+        self,
+        event_id: int,
+        handler: str,
+        ok: bool,
+        result: Any = None,
+        error: str | None = None,
+        attempt: int = 0,
+    ) -> None:
+        now = time.time()
+
+        def work() -> None:
+            self.db.execute(
+                "INSERT INTO handler_runs (event_id, handler, status, attempts, result, error, "
+                "updated_at) VALUES (?, ?, ?, 1, ?, ?, ?) "
+                "ON CONFLICT (event_id, handler) DO UPDATE SET status = excluded.status, "
+                "attempts = handler_runs.attempts + 1, result = excluded.result, "
+                "error = excluded.error, updated_at = excluded.updated_at",
+                (
+                    event_id,
+                    handler,
+                    "done" if ok else "failed",
+                    None if result is None else _dumps(result),
+                    error,
+                    now,
+                ),
+            )
+            if error is not None:
+                self.db.execute(
+                    "INSERT INTO event_errors (event_id, attempt, handler, error, at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (event_id, attempt, handler, error, now),
+                )
+
+        self._write(work)
+
+    def _set_status(
+        self, event_id: int, status: Status, error: str | None, next_at: float | None = None
+    ) -> None:
+        now = time.time()
+        self._write(
+            lambda: self.db.execute(
+                "UPDATE events SET status = ?, last_error = ?, lease_until = NULL, "
+                "next_attempt_at = COALESCE(?, next_attempt_at), updated_at = ? WHERE id = ?",
+                (status, error, next_at, now, event_id),
+            )
+        )
+
+    def complete(self, event_id: int) -> None:
+        self._set_status(event_id, Status.DONE, None)
+
+    def retry_later(self, event_id: int, at: float, error: str) -> None:
+        self._set_status(event_id, Status.RETRYING, error, at)
+
+    def bury(self, event_id: int, error: str) -> None:
+        self._set_status(event_id, Status.DEAD, error)
+
+    def next_due(self) -> float | None:
+        row = self.db.execute(
+            "SELECT MIN(next_attempt_at) FROM events WHERE status IN ('received', 'retrying')"
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    # -- inspection and operations ----------------------------------------------------------
+    def get(self, event_id: int) -> EventDetail | None:
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,)).fetchone()
+        if row is None:
+            return None
+        errors = [
+            ErrorRecord(r[0], r[1], r[2], r[3])
+            for r in self.db.execute(
+                "SELECT attempt, handler, error, at FROM event_errors WHERE event_id = ? "
+                "ORDER BY id",
+                (event_id,),
+            )
+        ]
+        journal = sorted(self.journal(event_id).values(), key=lambda run: run.updated_at)
+        return EventDetail(_row(row), journal, errors)
+
+    def list(
+        self, status: str | None = None, event_type: str | None = None, limit: int = 100
+    ) -> list[EventRecord]:
+        where, args = [], []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if event_type:
+            where.append("event_type = ?")
+            args.append(event_type)
+        sql = f"SELECT {_COLUMNS} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        return [_row(r) for r in self.db.execute(sql, (*args, limit)).fetchall()]
+
+    def requeue(self, event_ids: Iterable[int] = (), status: str | None = None) -> int:
+        ids = list(event_ids)
+        now = time.time()
+
+        def work() -> int:
+            sql = (
+                "UPDATE events SET status = 'received', attempts = 0, next_attempt_at = ?, "
+                "lease_until = NULL, updated_at = ? WHERE status != 'processing' AND "
+            )
+            if ids:
+                marks = ",".join("?" * len(ids))
+                return self.db.execute(sql + f"id IN ({marks})", (now, now, *ids)).rowcount
+            return self.db.execute(sql + "status = ?", (now, now, status)).rowcount
+
+        return self._write(work)  # type: ignore[no-any-return]
+
+    def counts(self) -> dict[str, int]:
+        counts = {str(s): 0 for s in Status}
+        for status, n in self.db.execute("SELECT status, COUNT(*) FROM events GROUP BY status"):
+            counts[status] = n
+        return counts
+
+    def ping(self) -> None:
+        try:
+            self.db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        self.db.close()
