@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import random
 
+_RNG = random.Random()
+
 
 def retry_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Exponential backoff with "equal jitter": between half and all of base * 2**(attempt-1).
 
     Half the delay is kept so that retries never bunch up at zero after a mass failure.
     """
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
-    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+    ceiling = min(cap, base * 2.0 ** max(0, attempt - 1))
+    jitter: float = (rng or _RNG).uniform(0, ceiling / 2)
+    return ceiling / 2 + jitter

@@ -105,8 +105,9 @@ class Server:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def post(self, body: bytes | dict[str, Any], headers: dict[str, str] | None = None,
-             sign: bool = True) -> httpx.Response:
+    def post(
+        self, body: bytes | dict[str, Any], headers: dict[str, str] | None = None, sign: bool = True
+    ) -> httpx.Response:
         data = json.dumps(body).encode() if isinstance(body, dict) else body
         hdrs = signed_headers(self.callback_url) if sign else {}
         hdrs.update(headers or {})
@@ -135,7 +136,11 @@ class Server:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "receiver.cli", *args],
-            env=self.env, capture_output=True, text=True, timeout=60, cwd=self.tmp,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=self.tmp,
         )
 
     def events(self, *args: str) -> list[dict[str, Any]]:

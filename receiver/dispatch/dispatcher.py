@@ -15,13 +15,13 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from receiver.backoff import retry_delay
 from receiver.dispatch.context import HandlerContext
-from receiver.dispatch.router import Route, RouteTable
+from receiver.dispatch.router import CallNext, Middleware, Route, RouteTable
 from receiver.errors import PermanentError
 from receiver.events import EventParseError, VodEvent, parse_event_bytes
 from receiver.logs import SCRUBBER, get_logger
@@ -123,7 +123,9 @@ class Dispatcher:
             # Ours from before a crash, or another process's whose worker died.
             reclaimed = self.store.reclaim_stale(now)
             if reclaimed:
-                get_logger(component="dispatcher").warning("reclaimed_stale_events", count=reclaimed)
+                get_logger(component="dispatcher").warning(
+                    "reclaimed_stale_events", count=reclaimed
+                )
             self._last_reclaim = now
         free = self.settings.workers - len(self.in_flight)
         claimed: list[EventRecord] = []
@@ -157,9 +159,7 @@ class Dispatcher:
 
     # -- one event --------------------------------------------------------------------------
     async def _process(self, record: EventRecord) -> None:
-        log = get_logger(
-            event_id=record.id, event_type=record.event_type, media_id=record.media_id
-        )
+        log = get_logger(event_id=record.id, event_type=record.event_type, media_id=record.media_id)
         try:
             await self._run_handlers(record, log)
         except asyncio.CancelledError:
@@ -210,7 +210,10 @@ class Dispatcher:
                 failures.append((route.name, exc))
                 self.metrics.handler_runs.labels(route.name, "failed").inc()
                 self.store.record_handler(
-                    record.id, route.name, False, error=describe_error(exc),
+                    record.id,
+                    route.name,
+                    False,
+                    error=describe_error(exc),
                     attempt=record.attempts,
                 )
                 ctx.log.warning(
@@ -227,8 +230,10 @@ class Dispatcher:
             return
         summary = "; ".join(f"{name}: {describe_error(exc)}" for name, exc in failures)
         age = self.clock() - record.received_at
-        if permanent or record.attempts >= self.settings.max_attempts or (
-            age >= self.settings.max_age
+        if (
+            permanent
+            or record.attempts >= self.settings.max_attempts
+            or (age >= self.settings.max_age)
         ):
             why = (
                 "permanent error"
@@ -252,11 +257,18 @@ class Dispatcher:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, route.func, c)
 
-        call: Callable[[HandlerContext], Awaitable[Any]] = base
+        call: CallNext = base
         for middleware in reversed(route.middleware):
-            call = functools.partial(middleware, call_next=call)
+            call = _wrap(middleware, call)
         async with asyncio.timeout(self.settings.handler_timeout):
             return await call(ctx)
+
+
+def _wrap(middleware: Middleware, call_next: CallNext) -> CallNext:
+    async def call(ctx: HandlerContext) -> Any:
+        return await middleware(ctx, call_next)
+
+    return call
 
 
 def event_of(record: EventRecord) -> VodEvent:

@@ -139,7 +139,9 @@ class MnsSource:
         self._stop.clear()
         for index in range(self.pollers):
             thread = threading.Thread(
-                target=self._poll_forever, args=(index,), name=f"vodhook-mns-{index}",
+                target=self._poll_forever,
+                args=(index,),
+                name=f"vodhook-mns-{index}",
                 daemon=True,
             )
             thread.start()
@@ -209,7 +211,10 @@ class MnsSource:
         else:
             delay = retry_delay(failures, self.error_backoff, self.error_backoff_cap)
         log.warning(
-            "mns_poll_error", kind=kind, failures=failures, retry_in=round(delay, 2),
+            "mns_poll_error",
+            kind=kind,
+            failures=failures,
+            retry_in=round(delay, 2),
             detail=SCRUBBER.scrub(str(getattr(exc, "message", exc)))[:300],
         )
         self._stop.wait(delay)
@@ -230,10 +235,14 @@ class MnsSource:
             else:
                 deliveries.append(
                     Delivery(
-                        body=body, source="mns",
+                        body=body,
+                        source="mns",
                         dedup_key=f"invalid|mns|{message.message_id}",
-                        event_type=INVALID_TYPE, media_id=None, event_time=None,
-                        received_at=now, problem=f"invalid body: {problem}",
+                        event_type=INVALID_TYPE,
+                        media_id=None,
+                        event_time=None,
+                        received_at=now,
+                        problem=f"invalid body: {problem}",
                     )
                 )
         results = self._store(deliveries)
@@ -247,8 +256,12 @@ class MnsSource:
                 )
                 self.metrics.mns_messages.labels(outcome).inc()
                 if delivery.problem:
-                    log.warning("mns_poison_message", message_id=message.message_id,
-                                reason=delivery.problem, event_id=result.event_id)
+                    log.warning(
+                        "mns_poison_message",
+                        message_id=message.message_id,
+                        reason=delivery.problem,
+                        event_id=result.event_id,
+                    )
             else:
                 release.append(message)
         self._delete(queue, done, log)
@@ -275,8 +288,9 @@ class MnsSource:
             # those messages come back, are recognised as duplicates and deleted then.
             failed = exc.sub_errors or []
             self.metrics.mns_poll_errors.labels(f"delete:{exc.type}").inc()
-            log.warning("mns_delete_partial_failure", failed=len(failed) or len(handles),
-                        kind=exc.type)
+            log.warning(
+                "mns_delete_partial_failure", failed=len(failed) or len(handles), kind=exc.type
+            )
         except Exception as exc:
             self.metrics.mns_poll_errors.labels(f"delete:{classify(exc)}").inc()
             log.warning("mns_delete_failed", kind=classify(exc), count=len(handles))

@@ -68,7 +68,10 @@ class TestHttpSecurity(SignedSourceSecurityCases):
         response = httpx.post(self.url, content=json.dumps(body), headers=headers)
         if response.status_code == 401:
             assert response.json()["error"] in {
-                "missing_headers", "bad_signature", "stale_timestamp"}
+                "missing_headers",
+                "bad_signature",
+                "stale_timestamp",
+            }
         return response.status_code
 
     def stored_count(self) -> int:
@@ -79,26 +82,36 @@ def test_rejections_name_their_reason(server: Server) -> None:
     body = json.dumps(sample_event("FileUploadComplete"))
     r = httpx.post(server.callback_url, content=body)
     assert (r.status_code, r.json()["error"]) == (401, "missing_headers")
-    r = httpx.post(server.callback_url, content=body,
-                   headers=signed_headers(server.callback_url, key="Nope12345Nope"))
+    r = httpx.post(
+        server.callback_url,
+        content=body,
+        headers=signed_headers(server.callback_url, key="Nope12345Nope"),
+    )
     assert (r.status_code, r.json()["error"]) == (401, "bad_signature")
-    r = httpx.post(server.callback_url, content=body,
-                   headers=signed_headers(server.callback_url, timestamp=1))
+    r = httpx.post(
+        server.callback_url, content=body, headers=signed_headers(server.callback_url, timestamp=1)
+    )
     assert (r.status_code, r.json()["error"]) == (401, "stale_timestamp")
     assert count(server.db) == 0
     metrics = httpx.get(f"{server.base}/metrics").text
     for reason in ("missing_headers", "bad_signature", "stale_timestamp"):
-        assert f'vodhook_deliveries_rejected_total{{reason="{reason}",source="http"}} 1.0' in metrics
+        assert (
+            f'vodhook_deliveries_rejected_total{{reason="{reason}",source="http"}} 1.0' in metrics
+        )
 
 
 def test_oversized_body_is_413_and_not_stored(server: Server) -> None:
     big = sample_event("FileUploadComplete", {"Extend": "x" * 70_000})
     assert server.post(big).status_code == 413
+
     # Without Content-Length (chunked), the limit still holds while reading.
     def chunks():  # type: ignore[no-untyped-def]
         for _ in range(80):
             yield b"x" * 1024
-    r = httpx.post(server.callback_url, content=chunks(), headers=signed_headers(server.callback_url))
+
+    r = httpx.post(
+        server.callback_url, content=chunks(), headers=signed_headers(server.callback_url)
+    )
     assert r.status_code == 413
     assert count(server.db) == 0
 
@@ -195,8 +208,13 @@ def test_retry_budget_exhausted_goes_dead_and_replay_revives(server_factory) -> 
 def test_same_media_runs_in_received_order(server_factory) -> None:  # type: ignore[no-untyped-def]
     srv: Server = server_factory({"VODHOOK_WORKERS": "8"})
     media = "a" * 32
-    kinds = ["FileUploadComplete", "VideoAnalysisComplete", "StreamTranscodeComplete",
-             "TranscodeComplete", "SnapshotComplete"]
+    kinds = [
+        "FileUploadComplete",
+        "VideoAnalysisComplete",
+        "StreamTranscodeComplete",
+        "TranscodeComplete",
+        "SnapshotComplete",
+    ]
     others = [sample_event("FileUploadComplete") for _ in range(10)]
     ids = []
     for i, kind in enumerate(kinds):
@@ -209,9 +227,13 @@ def test_same_media_runs_in_received_order(server_factory) -> None:  # type: ign
 
 def test_kill9_with_events_pending_then_restart_finishes_them(server_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
     gate = tmp_path / "gate"
-    srv: Server = server_factory({
-        "VODHOOK_TEST_GATE": str(gate), "VODHOOK_WORKERS": "2", "VODHOOK_LEASE_SECONDS": "1",
-    })
+    srv: Server = server_factory(
+        {
+            "VODHOOK_TEST_GATE": str(gate),
+            "VODHOOK_WORKERS": "2",
+            "VODHOOK_LEASE_SECONDS": "1",
+        }
+    )
     acked = []
     for _ in range(20):
         r = srv.post(sample_event("FileUploadComplete"))
@@ -241,15 +263,27 @@ def test_auth_off_requires_explicit_setting(tmp_path: Path) -> None:
 
 
 def test_send_command_signs_like_vod(server: Server) -> None:
-    out = server.cli("send", "StreamTranscodeComplete", "--url", server.callback_url,
-                     "--key", AUTH_KEY, "--set", "Definition=HD", "--set", "Size=123")
+    out = server.cli(
+        "send",
+        "StreamTranscodeComplete",
+        "--url",
+        server.callback_url,
+        "--key",
+        AUTH_KEY,
+        "--set",
+        "Definition=HD",
+        "--set",
+        "Size=123",
+    )
     assert out.returncode == 0, out.stderr
     assert "HTTP 200" in out.stdout
     assert AUTH_KEY not in out.stdout + out.stderr
     wait_until(lambda: len(server.events("--status", "done")) == 1)
     body = json.loads(server.cli("events", "show", "1", "--json").stdout)["body"]
     assert body["Definition"] == "HD" and body["Size"] == 123
-    bad = server.cli("send", "FileUploadComplete", "--url", server.callback_url, "--key", "Wrong1xyzABC")
+    bad = server.cli(
+        "send", "FileUploadComplete", "--url", server.callback_url, "--key", "Wrong1xyzABC"
+    )
     assert bad.returncode != 0 and "401" in bad.stdout
 
 
@@ -262,6 +296,9 @@ def test_routes_command_lists_handlers(server: Server) -> None:
 
 def test_secrets_never_logged(server: Server) -> None:
     server.post(sample_event("FileUploadComplete"))
-    server.post(sample_event("FileUploadComplete"), headers=signed_headers(server.callback_url, key="Bad1234keyZZ"))
+    server.post(
+        sample_event("FileUploadComplete"),
+        headers=signed_headers(server.callback_url, key="Bad1234keyZZ"),
+    )
     wait_until(lambda: len(server.events("--status", "done")) == 1)
     assert AUTH_KEY not in server.logs()
