@@ -201,8 +201,10 @@ def events_list(
     if as_json:
         _echo_json([r.summary() for r in records])
         return
-    click.echo(f"{'ID':>6}  {'STATUS':<10} {'TRIES':>5}  {'SOURCE':<5}  {'RECEIVED':<20}  "
-               f"{'TYPE':<28} MEDIA")
+    click.echo(
+        f"{'ID':>6}  {'STATUS':<10} {'TRIES':>5}  {'SOURCE':<5}  {'RECEIVED':<20}  "
+        f"{'TYPE':<28} MEDIA"
+    )
     for r in records:
         click.echo(
             f"{r.id:>6}  {r.status!s:<10} {r.attempts:>5}  {r.source:<5}  "
@@ -227,8 +229,14 @@ def events_show(ctx: click.Context, event_id: int, as_json: bool) -> None:
         **detail.record.summary(),
         "body": body,
         "journal": [
-            {"handler": j.handler, "status": j.status, "attempts": j.attempts,
-             "result": j.result, "error": j.error, "updated_at": j.updated_at}
+            {
+                "handler": j.handler,
+                "status": j.status,
+                "attempts": j.attempts,
+                "result": j.result,
+                "error": j.error,
+                "updated_at": j.updated_at,
+            }
             for j in detail.journal
         ],
         "errors": [
@@ -240,8 +248,10 @@ def events_show(ctx: click.Context, event_id: int, as_json: bool) -> None:
         _echo_json(data)
         return
     r = detail.record
-    click.echo(f"event {r.id}: {r.event_type} media={r.media_id or '-'} status={r.status} "
-               f"attempts={r.attempts} source={r.source} received={_when(r.received_at)}")
+    click.echo(
+        f"event {r.id}: {r.event_type} media={r.media_id or '-'} status={r.status} "
+        f"attempts={r.attempts} source={r.source} received={_when(r.received_at)}"
+    )
     click.echo(f"dedup key: {r.dedup_key}")
     if r.last_error:
         click.echo(f"last error: {r.last_error}")
@@ -295,6 +305,75 @@ def routes(ctx: click.Context, as_json: bool) -> None:
         options = f" {r['options']}" if r["options"] else ""
         click.echo(f"{r['name']}: on {','.join(r['on'])}{status}{options}")
     click.echo("named handlers for [[chains]]: " + (", ".join(sorted(table.handlers)) or "none"))
+
+
+# -- sandbox -----------------------------------------------------------------------------------
+@main.group(invoke_without_command=True)
+@click.option("--port", default=9001, show_default=True, help="VOD API emulator port.")
+@click.option(
+    "--callback-url",
+    default="http://127.0.0.1:8000/callback",
+    show_default=True,
+    help="Where the emulator delivers events.",
+)
+@click.option("--auth-key", default=None, help="AuthKey to sign with [default: first configured].")
+@click.option("--mns-port", type=int, default=None, help="Also run an MNS emulator; deliver there.")
+@click.option("--queue", default="vod-events", show_default=True, help="MNS queue name.")
+@click.pass_context
+def sandbox(
+    ctx: click.Context,
+    port: int,
+    callback_url: str,
+    auth_key: str | None,
+    mns_port: int | None,
+    queue: str,
+) -> None:
+    """Loopback emulators of the VOD API (and MNS): try vodhook with no cloud account."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from receiver.sandbox.vod_emulator import serve_forever_cli
+
+    if auth_key is None:
+        keys = _settings(ctx).auth_keys
+        auth_key = keys[0].get_secret_value() if keys else None
+    if mns_port is None:
+        serve_forever_cli(port=port, callback_url=callback_url, auth_key=auth_key)
+        return
+    from receiver.sandbox.mns_emulator import MnsEmulator
+
+    with MnsEmulator(port=mns_port) as mns:
+        mns.create_queue(queue)
+        serve_forever_cli(
+            port=port,
+            mns_endpoint=mns.endpoint,
+            mns_queue=queue,
+            mns_access_key_id=mns.access_key_id,
+            mns_access_key_secret=mns.access_key_secret,
+        )
+
+
+@sandbox.command("mns")
+@click.option("--port", default=9002, show_default=True, help="MNS emulator port.")
+@click.option("--queue", default="vod-events", show_default=True, help="Queue to create.")
+def sandbox_mns(port: int, queue: str) -> None:
+    """Run only the MNS emulator and print the settings that point vodhook at it."""
+    from receiver.sandbox.mns_emulator import serve_forever_cli
+
+    serve_forever_cli(port, queue)
+
+
+@sandbox.command("upload")
+@click.option("--endpoint", default="http://127.0.0.1:9001", show_default=True)
+@click.option("--title", default="sandbox upload", show_default=True)
+def sandbox_upload(endpoint: str, title: str) -> None:
+    """Make the running sandbox emit an upload's events (upload, transcode, snapshot)."""
+    from receiver.sandbox.vod_emulator import trigger_upload
+
+    try:
+        video_id = trigger_upload(endpoint, title=title)
+    except OSError as exc:
+        raise click.ClickException(f"no sandbox at {endpoint}: {exc}") from exc
+    click.echo(f"uploaded {video_id}; its events are on their way")
 
 
 if __name__ == "__main__":  # pragma: no cover

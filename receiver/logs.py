@@ -58,9 +58,7 @@ class SecretScrubber:
 SCRUBBER = SecretScrubber()
 
 
-def configure_logging(
-    level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = ()
-) -> None:
+def configure_logging(level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
     """Configure structlog and route stdlib logging (uvicorn, SDKs) through the same scrubber."""
     SCRUBBER.add(secrets)
     as_json = fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())

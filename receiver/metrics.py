@@ -12,32 +12,47 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.received = Counter(
-            "vodhook_deliveries_received", "Authenticated deliveries received.", ["source"],
+            "vodhook_deliveries_received",
+            "Authenticated deliveries received.",
+            ["source"],
             registry=r,
         )
         self.duplicates = Counter(
-            "vodhook_deliveries_duplicate", "Deliveries already stored (suppressed).", ["source"],
+            "vodhook_deliveries_duplicate",
+            "Deliveries already stored (suppressed).",
+            ["source"],
             registry=r,
         )
         self.rejected = Counter(
-            "vodhook_deliveries_rejected", "Deliveries refused, by reason.", ["source", "reason"],
+            "vodhook_deliveries_rejected",
+            "Deliveries refused, by reason.",
+            ["source", "reason"],
             registry=r,
         )
         self.ack_seconds = Histogram(
-            "vodhook_ack_seconds", "From request start to acknowledgement.", ["source"],
-            buckets=ACK_BUCKETS, registry=r,
+            "vodhook_ack_seconds",
+            "From request start to acknowledgement.",
+            ["source"],
+            buckets=ACK_BUCKETS,
+            registry=r,
         )
         self.handler_runs = Counter(
-            "vodhook_handler_runs", "Handler runs by outcome (processed, failed).",
-            ["handler", "outcome"], registry=r,
+            "vodhook_handler_runs",
+            "Handler runs by outcome (processed, failed).",
+            ["handler", "outcome"],
+            registry=r,
         )
         self.dead = Counter(
-            "vodhook_events_dead", "Events moved to the dead-letter state, by failing handler.",
-            ["handler"], registry=r,
+            "vodhook_events_dead",
+            "Events moved to the dead-letter state, by failing handler.",
+            ["handler"],
+            registry=r,
         )
         self.events = Gauge(
-            "vodhook_events", "Stored events by status (queue depth = received + retrying).",
-            ["status"], registry=r,
+            "vodhook_events",
+            "Stored events by status (queue depth = received + retrying).",
+            ["status"],
+            registry=r,
         )
         self.queue_depth = Gauge(
             "vodhook_queue_depth", "Events waiting to be processed.", registry=r
@@ -47,8 +62,10 @@ class Metrics:
         )
         # MNS source
         self.mns_messages = Counter(
-            "vodhook_mns_messages", "MNS messages by outcome (received, stored, duplicate, dead).",
-            ["outcome"], registry=r,
+            "vodhook_mns_messages",
+            "MNS messages by outcome (received, stored, duplicate, dead).",
+            ["outcome"],
+            registry=r,
         )
         self.mns_poll_errors = Counter(
             "vodhook_mns_poll_errors", "MNS call failures by kind.", ["kind"], registry=r
@@ -58,7 +75,8 @@ class Metrics:
         )
         self.mns_oldest_age = Gauge(
             "vodhook_mns_oldest_message_age_seconds",
-            "Age (from EnqueueTime) of the oldest message in the last batch.", registry=r,
+            "Age (from EnqueueTime) of the oldest message in the last batch.",
+            registry=r,
         )
 
     def render(self) -> bytes:

@@ -96,8 +96,10 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Seconds one handler may run before it counts as failed."
     )
     lease_seconds: float = Field(
-        30.0, gt=0, description="A claimed event whose worker vanished is retried after this "
-        "many seconds (leases of running events are renewed)."
+        30.0,
+        gt=0,
+        description="A claimed event whose worker vanished is retried after this "
+        "many seconds (leases of running events are renewed).",
     )
     poll_interval: float = Field(
         0.05, gt=0, description="Seconds between dispatcher wake-ups; batches new work."
@@ -159,9 +161,7 @@ class Settings(BaseSettings):
 
     _split = field_validator(
         "callback_urls", "plugins", "auth_keys", "disable_handlers", mode="before"
-    )(
-        _split_commas
-    )
+    )(_split_commas)
 
     @classmethod
     def settings_customise_sources(

@@ -2774,7 +2774,10 @@ def serve_forever_cli(
     elif callback_url:
         lines.append(f"export VODHOOK_CALLBACK_URLS={callback_url}")
         if auth_key:
-            lines.append(f"export VODHOOK_AUTH_KEYS={auth_key}")
+            # Never echo a key: the user already has it (it came from their settings).
+            lines.append("# events are signed with your VODHOOK_AUTH_KEYS (first key)")
+        else:
+            lines.append("# events are unsigned: run vodhook with VODHOOK_AUTH=off")
     lines.append(
         f"# trigger an upload: curl -X POST {emulator.endpoint}/_sandbox/upload "
         """-d '{"title": "demo"}'"""
