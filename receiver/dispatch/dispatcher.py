@@ -135,10 +135,9 @@ class Dispatcher:
                 task = asyncio.create_task(self._process(record))
                 self.in_flight[record.id] = task
                 task.add_done_callback(functools.partial(self._finished, record.id))
+        # A full claim means more may be waiting: refill as soon as a worker frees up.
         self._backlog = free > 0 and len(claimed) == free
         self._update_gauges()
-        if self._backlog and len(self.in_flight) < self.settings.workers:
-            return 0.0
         due = self.store.next_due()
         if due is None:
             return IDLE_POLL
