@@ -13,6 +13,7 @@ import click
 import orjson
 
 from receiver.settings import Settings, load_settings
+from receiver.setup_cmd import setup
 
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
@@ -305,6 +306,9 @@ def routes(ctx: click.Context, as_json: bool) -> None:
         options = f" {r['options']}" if r["options"] else ""
         click.echo(f"{r['name']}: on {','.join(r['on'])}{status}{options}")
     click.echo("named handlers for [[chains]]: " + (", ".join(sorted(table.handlers)) or "none"))
+
+
+main.add_command(setup)
 
 
 # -- sandbox -----------------------------------------------------------------------------------

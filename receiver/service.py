@@ -21,6 +21,7 @@ from receiver.settings import Settings
 from receiver.sources.http import ASGIApp, CallbackEndpoint
 from receiver.store import EventStore, Intake, open_store
 from receiver.verify import Verifier, vod_verifier
+from receiver.vod import VodClient
 
 
 class ConfigError(Exception):
@@ -54,8 +55,11 @@ class Service:
         self.metrics = Metrics()
         self.store: EventStore = open_store(settings.database_url, settings.sqlite_synchronous)
         self.table = build_route_table_from(settings)
-        self.vod = vod
-        self.dispatcher = Dispatcher(self.store, self.table, settings, self.metrics, vod=vod)
+        try:
+            self.vod = vod if vod is not None else VodClient.from_settings(settings)
+        except ValueError as exc:  # bad endpoint, half a key pair, bad vod_qps
+            raise ConfigError(f"VOD API settings: {exc}") from exc
+        self.dispatcher = Dispatcher(self.store, self.table, settings, self.metrics, vod=self.vod)
         self.intake = Intake(
             self.store, settings.commit_max_batch, on_commit=self.dispatcher.notify
         )
@@ -82,6 +86,8 @@ class Service:
         for source in self.sources:
             await source.stop()
         await self.dispatcher.stop()
+        if isinstance(self.vod, VodClient):
+            await self.vod.aclose()
         self.store.close()
         self.log.info("stopped")
 

@@ -55,9 +55,20 @@ class Route:
             "on": sorted(self.event_types) if self.event_types is not None else ["*"],
             "status": self.status,
             "predicate": getattr(self.predicate, "__name__", None) if self.predicate else None,
-            "options": dict(self.options),
+            "options": {k: _masked(k, v) for k, v in self.options.items()},
             "async": self.is_async,
         }
+
+
+_SECRET_WORDS = ("secret", "key", "token", "password")
+
+
+def _masked(name: str, value: Any) -> Any:
+    """Options named like secrets are never shown (`vodhook routes`, logs)."""
+    lowered = name.lower()
+    if lowered.endswith("_env"):  # the name of an environment variable, not its value
+        return value
+    return "[redacted]" if any(w in lowered for w in _SECRET_WORDS) else value
 
 
 def _types(event_types: Iterable[str]) -> frozenset[str] | None:
