@@ -137,14 +137,19 @@ class Settings(BaseSettings):
 
     # --- cloud credentials (standard Alibaba Cloud variable names, no VODHOOK_ prefix) --------
     access_key_id: str | None = Field(
-        None, validation_alias=AliasChoices("ALIBABA_CLOUD_ACCESS_KEY_ID", "access_key_id")
+        None,
+        validation_alias=AliasChoices("ALIBABA_CLOUD_ACCESS_KEY_ID", "access_key_id"),
+        description="AccessKey ID for the VOD API and MNS (else the default credential chain).",
     )
     access_key_secret: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "access_key_secret"),
+        description="AccessKey secret; never logged or stored.",
     )
     security_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("ALIBABA_CLOUD_SECURITY_TOKEN", "security_token")
+        None,
+        validation_alias=AliasChoices("ALIBABA_CLOUD_SECURITY_TOKEN", "security_token"),
+        description="STS token, when the AccessKey is temporary; never logged or stored.",
     )
 
     # --- logs -------------------------------------------------------------------------------
