@@ -193,8 +193,11 @@ CommaList = Annotated[str | None, BeforeValidator(_comma_list)]
 
 # --- JSON in a string -------------------------------------------------------------------
 
-_STR_RE_B: Final = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_STR_RE_S: Final = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# Possessive (*+) and matching an unterminated string up to the end: a plain `*"` pattern
+# rescans to the end of the input from every quote of an unclosed string, which let one
+# crafted 64 KiB body block the event loop for tens of seconds (tests/reliability).
+_STR_RE_B: Final = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_STR_RE_S: Final = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _BRACKETS_B: Final = bytes(range(256)).translate(None, b"[]{}")  # bytes to delete
 _DELTA: Final = [0] * 256
 _DELTA[ord("[")] = _DELTA[ord("{")] = 1
