@@ -6,6 +6,7 @@ message or a URL, and only a value match catches that.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -99,8 +100,12 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", secrets: Iterable[
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
-    # The Tea SDK attaches its own DEBUG handler that could print signed headers.
-    for noisy in ("darabonba-core", "uvicorn.access"):
+    # The Tea SDK attaches its own stderr handler when darabonba.core is first imported;
+    # with DEBUG=sdk it prints signed headers (STS token included). Import it now so that
+    # the handler exists to be replaced, and its lines go through the scrubber instead.
+    with contextlib.suppress(ImportError):
+        import darabonba.core  # noqa: F401
+    for noisy in ("darabonba-core", "alibabacloud-tea", "uvicorn.access"):
         logging.getLogger(noisy).handlers[:] = []
         logging.getLogger(noisy).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
