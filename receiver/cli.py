@@ -61,10 +61,13 @@ def _run_service(settings: Settings, http: bool) -> None:
     if http:
         import uvicorn
 
+        from receiver.sources.http_protocol import GuardedHttpToolsProtocol
+
         config = uvicorn.Config(
             service.asgi_app(),
             host=settings.host,
             port=settings.port,
+            http=GuardedHttpToolsProtocol,
             log_config=None,
             access_log=False,
             lifespan="on",
