@@ -27,21 +27,29 @@ class Intake:
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def submit(self, delivery: Delivery) -> Stored:
-        """Store one delivery durably; raises StoreUnavailable when the commit failed."""
-        loop = asyncio.get_running_loop()
+    def _enqueue(
+        self, delivery: Delivery, loop: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[Stored]:
         fut: asyncio.Future[Stored] = loop.create_future()
         self._pending.append((delivery, fut))
         if not self._scheduled:
             self._scheduled = True
             self._loop = loop
             loop.call_soon(self._flush)
-        return await fut
+        return fut
+
+    async def submit(self, delivery: Delivery) -> Stored:
+        """Store one delivery durably; raises StoreUnavailable when the commit failed."""
+        return await self._enqueue(delivery, asyncio.get_running_loop())
 
     async def submit_many(self, deliveries: Sequence[Delivery]) -> list[Stored | Exception]:
-        """For batch sources (MNS): every result, or the exception for that delivery."""
+        """For batch sources (MNS): every result, or the exception for that delivery.
+
+        Gathers the futures themselves rather than one submit() task per delivery.
+        """
+        loop = asyncio.get_running_loop()
         results = await asyncio.gather(
-            *(self.submit(d) for d in deliveries), return_exceptions=True
+            *[self._enqueue(d, loop) for d in deliveries], return_exceptions=True
         )
         out: list[Stored | Exception] = []
         for r in results:

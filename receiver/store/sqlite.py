@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS events (
 -- Only queued rows are indexed, so the index stays small however much history is kept.
 CREATE INDEX IF NOT EXISTS events_queued ON events (next_attempt_at)
     WHERE status IN ('received', 'retrying');
+-- The claim query walks queued rows in id order through this one. Without it SQLite scans
+-- the table from the oldest row, so every claim paid for the whole done history
+-- (bench: 7 ms per claim at 25k done rows, 0.02 ms with it).
+CREATE INDEX IF NOT EXISTS events_queue_order ON events (id)
+    WHERE status IN ('received', 'retrying');
 CREATE INDEX IF NOT EXISTS events_open_by_media ON events (media_id, id)
     WHERE status NOT IN ('done', 'dead');
 CREATE INDEX IF NOT EXISTS events_leases ON events (lease_until) WHERE status = 'processing';
