@@ -19,7 +19,7 @@ from receiver.logs import get_logger
 from receiver.metrics import Metrics
 from receiver.settings import Settings
 from receiver.sources.http import ASGIApp, CallbackEndpoint
-from receiver.store import EventStore, Intake, open_store
+from receiver.store import EventStore, GroupCommit, open_store
 from receiver.verify import Verifier, vod_verifier
 from receiver.vod import VodClient
 
@@ -59,10 +59,14 @@ class Service:
             self.vod = vod if vod is not None else VodClient.from_settings(settings)
         except ValueError as exc:  # bad endpoint, half a key pair, bad vod_qps
             raise ConfigError(f"VOD API settings: {exc}") from exc
-        self.dispatcher = Dispatcher(self.store, self.table, settings, self.metrics, vod=self.vod)
-        self.intake = Intake(
-            self.store, settings.commit_max_batch, on_commit=self.dispatcher.notify
+        # One writer for everything: deliveries and the dispatcher's journal share commits.
+        self.intake = GroupCommit(
+            self.store, settings.commit_max_batch, threaded=settings.commit_thread
         )
+        self.dispatcher = Dispatcher(
+            self.store, self.intake, self.table, settings, self.metrics, vod=self.vod
+        )
+        self.intake.on_commit = self.dispatcher.notify
         self.sources: list[Any] = []
         self.started = False
 
@@ -86,6 +90,7 @@ class Service:
         for source in self.sources:
             await source.stop()
         await self.dispatcher.stop()
+        await self.intake.close()
         if isinstance(self.vod, VodClient):
             await self.vod.aclose()
         self.store.close()

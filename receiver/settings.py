@@ -80,8 +80,13 @@ class Settings(BaseSettings):
         description="FULL survives power loss; NORMAL survives process crashes only "
         "but commits faster.",
     )
+    commit_thread: bool = Field(
+        False,
+        description="Commit from a writer thread instead of the event loop: for disks "
+        "whose fsync is slow (network storage); slower on local disks (see bench/).",
+    )
     commit_max_batch: int = Field(
-        256, ge=1, description="Most deliveries committed in one group commit."
+        256, ge=1, description="Most writes committed in one group commit."
     )
 
     # --- dispatch ---------------------------------------------------------------------------

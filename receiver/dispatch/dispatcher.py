@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from receiver.backoff import retry_delay
+from receiver.deadlines import Deadlines
 from receiver.dispatch.context import HandlerContext
 from receiver.dispatch.router import CallNext, Middleware, Route, RouteTable
 from receiver.errors import PermanentError
@@ -27,7 +28,7 @@ from receiver.events import EventParseError, VodEvent, parse_event_bytes
 from receiver.logs import SCRUBBER, get_logger
 from receiver.metrics import Metrics
 from receiver.settings import Settings
-from receiver.store import EventRecord, EventStore
+from receiver.store import EventRecord, EventStore, GroupCommit, Op, Status
 
 IDLE_POLL = 1.0  # seconds between looks at the store when nothing announced new work
 
@@ -42,6 +43,7 @@ class Dispatcher:
     def __init__(
         self,
         store: EventStore,
+        writer: GroupCommit,
         table: RouteTable,
         settings: Settings,
         metrics: Metrics,
@@ -49,6 +51,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.writer = writer
         self.table = table
         self.settings = settings
         self.metrics = metrics
@@ -65,6 +68,11 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._last_renewal = 0.0
         self._last_reclaim = 0.0
+        self._interrupted: list[int] = []
+        self._deadlines = Deadlines(
+            settings.handler_timeout, tick=min(0.25, settings.handler_timeout / 4)
+        )
+        self._runs: dict[str, tuple[Any, Any]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -86,6 +94,15 @@ class Dispatcher:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+        if self._interrupted:
+            # Hand interrupted events back now instead of waiting for their leases.
+            now = self.clock()
+            await self.writer.run_all(
+                [
+                    self.store.op_set_status(i, Status.RETRYING, "interrupted by shutdown", now)
+                    for i in self._interrupted
+                ]
+            )
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def notify(self, count: int = 1) -> None:
@@ -103,7 +120,7 @@ class Dispatcher:
         log = get_logger(component="dispatcher")
         while not self._stopping:
             try:
-                timeout = self._tick()
+                timeout = await self._tick()
             except Exception as exc:  # the store may be briefly locked or gone; keep going
                 log.error("dispatch_tick_failed", error=describe_error(exc))
                 timeout = IDLE_POLL
@@ -112,16 +129,16 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
 
-    def _tick(self) -> float:
+    async def _tick(self) -> float:
         """Claim what fits; return how long to wait before the next look."""
         now = self.clock()
         lease = self.settings.lease_seconds
         if self.in_flight and now - self._last_renewal > lease / 3:
-            self.store.renew_leases(self.in_flight, now + lease)
+            await self.writer.run(self.store.op_renew_leases(list(self.in_flight), now + lease))
             self._last_renewal = now
         if now - self._last_reclaim > lease / 2:
             # Ours from before a crash, or another process's whose worker died.
-            reclaimed = self.store.reclaim_stale(now)
+            reclaimed = await self.writer.run(self.store.op_reclaim_stale(now))
             if reclaimed:
                 get_logger(component="dispatcher").warning(
                     "reclaimed_stale_events", count=reclaimed
@@ -130,7 +147,7 @@ class Dispatcher:
         free = self.settings.workers - len(self.in_flight)
         claimed: list[EventRecord] = []
         if free > 0:
-            claimed = self.store.claim(free, now, now + lease)
+            claimed = await self.writer.run(self.store.op_claim(free, now, now + lease))
             for record in claimed:
                 task = asyncio.create_task(self._process(record))
                 self.in_flight[record.id] = task
@@ -162,34 +179,42 @@ class Dispatcher:
         try:
             await self._run_handlers(record, log)
         except asyncio.CancelledError:
-            # Shutting down mid-event: hand it back now instead of waiting for the lease.
-            with contextlib.suppress(Exception):
-                self.store.retry_later(record.id, self.clock(), "interrupted by shutdown")
+            self._interrupted.append(record.id)  # released by stop()
             raise
         except Exception as exc:  # a bug of ours or a store failure; the lease covers us
             log.error("event_processing_failed", error=describe_error(exc))
             with contextlib.suppress(Exception):
-                self.store.retry_later(
-                    record.id, self.clock() + self.settings.retry_base, describe_error(exc)
+                at = self.clock() + self.settings.retry_base
+                await self.writer.run(
+                    self.store.op_set_status(record.id, Status.RETRYING, describe_error(exc), at)
                 )
 
     async def _run_handlers(self, record: EventRecord, log: Any) -> None:
+        store = self.store
         try:
             event, _ = parse_event_bytes(record.body)
         except EventParseError as exc:
-            self.store.bury(record.id, f"unparseable body: {exc.reason}")
+            await self.writer.run(
+                store.op_set_status(record.id, Status.DEAD, f"unparseable body: {exc.reason}")
+            )
             self.metrics.dead.labels(handler="(parse)").inc()
             return
         routes = self.table.for_event(event)
-        journal = self.store.journal(record.id)
+        journal = store.journal(record.id)
         results: dict[str, Any] = {}
         failures: list[tuple[str, BaseException]] = []
         permanent = False
+        # A handler's journal entry commits before the next handler starts; the last one
+        # commits together with the event's final status (one transaction fewer per event).
+        unsaved: Op | None = None
         for route in routes:
             previous = journal.get(route.name)
             if previous is not None and previous.status == "done":
                 results[route.result_key] = previous.result
                 continue
+            if unsaved is not None:
+                await self.writer.run(unsaved)
+                unsaved = None
             ctx = HandlerContext(
                 event=event,
                 event_id=record.id,
@@ -207,47 +232,59 @@ class Dispatcher:
             except Exception as exc:
                 permanent |= isinstance(exc, PermanentError)
                 failures.append((route.name, exc))
-                self.metrics.handler_runs.labels(route.name, "failed").inc()
-                self.store.record_handler(
-                    record.id,
-                    route.name,
-                    False,
-                    error=describe_error(exc),
-                    attempt=record.attempts,
+                self._counters(route.name)[1].inc()
+                error = describe_error(exc)
+                unsaved = store.op_record_handler(
+                    record.id, route.name, False, error=error, attempt=record.attempts
                 )
-                ctx.log.warning(
-                    "handler_failed", attempt=record.attempts, error=describe_error(exc)
-                )
+                ctx.log.warning("handler_failed", attempt=record.attempts, error=error)
             else:
                 results[route.result_key] = result
-                self.metrics.handler_runs.labels(route.name, "processed").inc()
-                self.store.record_handler(
+                self._counters(route.name)[0].inc()
+                unsaved = store.op_record_handler(
                     record.id, route.name, True, result=result, attempt=record.attempts
                 )
+        final = self._verdict(record, failures, permanent, log)
+        await self.writer.run_all([unsaved, final] if unsaved is not None else [final])
+
+    def _counters(self, handler: str) -> tuple[Any, Any]:
+        """Prometheus children per handler, looked up once (labels() costs on a hot path)."""
+        pair = self._runs.get(handler)
+        if pair is None:
+            runs = self.metrics.handler_runs
+            pair = self._runs[handler] = (
+                runs.labels(handler, "processed"),
+                runs.labels(handler, "failed"),
+            )
+        return pair
+
+    def _verdict(
+        self,
+        record: EventRecord,
+        failures: list[tuple[str, BaseException]],
+        permanent: bool,
+        log: Any,
+    ) -> Op:
+        """The event's next status: done, retrying with backoff, or dead."""
         if not failures:
-            self.store.complete(record.id)
-            return
+            return self.store.op_set_status(record.id, Status.DONE)
         summary = "; ".join(f"{name}: {describe_error(exc)}" for name, exc in failures)
         age = self.clock() - record.received_at
-        if (
-            permanent
-            or record.attempts >= self.settings.max_attempts
-            or (age >= self.settings.max_age)
-        ):
-            why = (
-                "permanent error"
-                if permanent
-                else f"gave up after {record.attempts} attempts"
-                if record.attempts >= self.settings.max_attempts
-                else f"gave up after {age:.0f} s"
+        if permanent:
+            why = "permanent error"
+        elif record.attempts >= self.settings.max_attempts:
+            why = f"gave up after {record.attempts} attempts"
+        elif age >= self.settings.max_age:
+            why = f"gave up after {age:.0f} s"
+        else:
+            delay = retry_delay(record.attempts, self.settings.retry_base, self.settings.retry_cap)
+            return self.store.op_set_status(
+                record.id, Status.RETRYING, summary, self.clock() + delay
             )
-            self.store.bury(record.id, f"{why}: {summary}")
-            for name, _ in failures:
-                self.metrics.dead.labels(handler=name).inc()
-            log.error("event_dead", attempts=record.attempts, reason=why, errors=summary)
-            return
-        delay = retry_delay(record.attempts, self.settings.retry_base, self.settings.retry_cap)
-        self.store.retry_later(record.id, self.clock() + delay, summary)
+        for name, _ in failures:
+            self.metrics.dead.labels(handler=name).inc()
+        log.error("event_dead", attempts=record.attempts, reason=why, errors=summary)
+        return self.store.op_set_status(record.id, Status.DEAD, f"{why}: {summary}")
 
     async def _call(self, route: Route, ctx: HandlerContext) -> Any:
         async def base(c: HandlerContext) -> Any:
@@ -259,8 +296,19 @@ class Dispatcher:
         call: CallNext = base
         for middleware in reversed(route.middleware):
             call = _wrap(middleware, call)
-        async with asyncio.timeout(self.settings.handler_timeout):
+        task = asyncio.current_task()
+        assert task is not None
+        self._deadlines.begin(task, asyncio.get_running_loop())
+        try:
             return await call(ctx)
+        except asyncio.CancelledError:
+            if self._deadlines.expired(task):
+                raise TimeoutError(
+                    f"handler ran longer than {self.settings.handler_timeout:g} s"
+                ) from None
+            raise
+        finally:
+            self._deadlines.end(task)
 
 
 def _wrap(middleware: Middleware, call_next: CallNext) -> CallNext:

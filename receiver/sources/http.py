@@ -15,9 +15,10 @@ from typing import Any
 
 import orjson
 
+from receiver.deadlines import Deadlines
 from receiver.metrics import Metrics
 from receiver.sources.delivery import to_delivery
-from receiver.store import Intake, StoreUnavailable
+from receiver.store import GroupCommit, StoreUnavailable
 from receiver.verify import SignedRequest, VerificationError, Verifier
 
 Scope = MutableMapping[str, Any]
@@ -70,50 +71,6 @@ def received_url(scope: Scope) -> str:
     return f"{url}?{query.decode('latin-1')}" if query else url
 
 
-class BodyDeadlines:
-    """One timer for every request reading its body, instead of an asyncio.timeout each.
-
-    Measured (bench/): `async with asyncio.timeout()` around a body that is already there
-    costs about 7 µs per request, some 10% of the whole intake path. Here a request costs
-    two dict operations; a sweep every `tick` seconds, armed only while requests are
-    reading, cancels the overdue ones. So a body times out between `timeout` and
-    `timeout + tick` seconds after reading began.
-    """
-
-    def __init__(self, timeout: float, tick: float = 0.25) -> None:
-        self.timeout = timeout
-        self.tick = tick
-        self._reading: dict[asyncio.Task[Any], float] = {}
-        # task -> its cancellation count before this class cancelled it
-        self._expired: dict[asyncio.Task[Any], int] = {}
-        self._timer: asyncio.TimerHandle | None = None
-
-    def begin(self, task: asyncio.Task[Any], loop: asyncio.AbstractEventLoop) -> None:
-        self._reading[task] = loop.time() + self.timeout
-        if self._timer is None:
-            self._timer = loop.call_later(self.tick, self._sweep, loop)
-
-    def end(self, task: asyncio.Task[Any]) -> None:
-        self._reading.pop(task, None)
-
-    def expired(self, task: asyncio.Task[Any]) -> bool:
-        """True (once) when `task` was cancelled by this class and by nobody else
-        (as asyncio.timeout decides whether a cancellation becomes its TimeoutError)."""
-        before = self._expired.pop(task, None)
-        if before is None:
-            return False
-        return task.uncancel() <= before
-
-    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = loop.time()
-        overdue = [task for task, deadline in self._reading.items() if deadline <= now]
-        for task in overdue:
-            del self._reading[task]
-            self._expired[task] = task.cancelling()
-            task.cancel()
-        self._timer = loop.call_later(self.tick, self._sweep, loop) if self._reading else None
-
-
 class CallbackEndpoint:
     """ASGI app: POST to `path` is a VOD callback; anything else goes to `fallback`."""
 
@@ -121,7 +78,7 @@ class CallbackEndpoint:
         self,
         path: str,
         verifier: Verifier,
-        intake: Intake,
+        intake: GroupCommit,
         metrics: Metrics,
         max_body: int,
         fallback: ASGIApp,
@@ -135,7 +92,7 @@ class CallbackEndpoint:
         self._ack = metrics.ack_seconds.labels("http")
         self._received = metrics.received.labels("http")
         self._duplicates = metrics.duplicates.labels("http")
-        self._deadlines = BodyDeadlines(BODY_TIMEOUT)
+        self._deadlines = Deadlines(BODY_TIMEOUT)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path:
@@ -143,8 +100,12 @@ class CallbackEndpoint:
             return
         started = time.perf_counter()
         if scope["method"] != "POST":
-            await self._reply(send, 405, b'{"error":"method_not_allowed","detail":"use POST"}',
-                              [(b"allow", b"POST")])
+            await self._reply(
+                send,
+                405,
+                b'{"error":"method_not_allowed","detail":"use POST"}',
+                [(b"allow", b"POST")],
+            )
             return
         timestamps: list[str] = []
         signatures: list[str] = []
@@ -196,10 +157,17 @@ class CallbackEndpoint:
         if delivery.problem is not None:
             # Kept in the dead-letter store; 400 tells the sender the body itself is wrong.
             self.metrics.rejected.labels("http", "invalid_body").inc()
-            await self._reply(send, 400, orjson.dumps({
-                "error": "invalid_body", "detail": delivery.problem,
-                "dead_letter_id": stored.event_id,
-            }))
+            await self._reply(
+                send,
+                400,
+                orjson.dumps(
+                    {
+                        "error": "invalid_body",
+                        "detail": delivery.problem,
+                        "dead_letter_id": stored.event_id,
+                    }
+                ),
+            )
             return
         self._received.inc()
         if stored.duplicate:

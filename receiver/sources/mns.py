@@ -28,7 +28,7 @@ from receiver.logs import SCRUBBER, get_logger
 from receiver.metrics import Metrics
 from receiver.settings import Settings
 from receiver.sources.delivery import INVALID_TYPE, to_delivery
-from receiver.store import Delivery, Intake, Stored
+from receiver.store import Delivery, GroupCommit, Stored
 
 # MNS answers an empty long poll with MessageNotExist. Above its long-poll cap it answers
 # at once; an "empty" answer much faster than the wait is treated as a fault to back off from.
@@ -79,7 +79,7 @@ class MnsSource:
         self,
         endpoint: str,
         queue: str,
-        intake: Intake,
+        intake: GroupCommit,
         metrics: Metrics,
         *,
         access_key_id: str,

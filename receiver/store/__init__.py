@@ -6,11 +6,12 @@ from receiver.store.base import (
     EventRecord,
     EventStore,
     HandlerRun,
+    Op,
     Status,
     Stored,
     StoreUnavailable,
 )
-from receiver.store.intake import Intake
+from receiver.store.group_commit import GroupCommit
 from receiver.store.sqlite import SQLiteStore
 
 
@@ -27,8 +28,9 @@ __all__ = [
     "EventDetail",
     "EventRecord",
     "EventStore",
+    "GroupCommit",
     "HandlerRun",
-    "Intake",
+    "Op",
     "SQLiteStore",
     "Status",
     "StoreUnavailable",

@@ -1,16 +1,15 @@
 """What every event store must do, and the records it trades in.
 
 A small abstract base (Powertools' BasePersistenceLayer is the model) so that another
-backend can sit behind the same intake and dispatcher. The methods are synchronous: the
-SQLite backend calls them on the event-loop thread in short transactions, which measured
-faster than handing each one to a writer thread (see performance notes in the README).
+backend can sit behind the same intake and dispatcher. Transport envelopes (HTTP, MNS)
+stay in sources/; the store sees only Deliveries.
 """
 
 from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,30 +113,74 @@ class EventDetail:
     errors: list[ErrorRecord] = field(default_factory=list)
 
 
+Op = Callable[[], Any]
+"""A write, made by one of a store's `op_*` methods, to be run inside a transaction."""
+
+
 class EventStore(ABC):
-    """Durable inbox, work queue and journal in one place, so that one commit covers all."""
+    """Durable inbox, work queue and journal in one place, so that one commit covers all.
+
+    Writes are ops: `op_*` methods return a callable, and `run_ops` runs a list of them in
+    one transaction. That is what lets the service's group commit put the intake's inserts
+    and the dispatcher's journal writes of one moment into a single commit (see
+    group_commit.py). The plain methods below are one-op transactions for the CLI and tests.
+    """
+
+    # -- writes -----------------------------------------------------------------------------
+    @abstractmethod
+    def run_ops(self, ops: Sequence[Op]) -> list[Any]:
+        """Run ops in one transaction, in order; all commit or none (StoreUnavailable)."""
 
     @abstractmethod
-    def insert_many(self, deliveries: Sequence[Delivery]) -> list[Stored]:
-        """Store deliveries in one transaction; duplicates (same dedup key) are reported."""
+    def op_insert(self, delivery: Delivery) -> Op:
+        """Store a delivery; the op returns Stored (duplicate when the dedup key exists)."""
 
     @abstractmethod
-    def claim(self, limit: int, now: float, lease_until: float) -> list[EventRecord]:
-        """Take due events for processing, oldest first, at most one open event per media."""
+    def op_claim(self, limit: int, now: float, lease_until: float) -> Op:
+        """Take due events, oldest first, at most one open event per media: EventRecords."""
 
     @abstractmethod
-    def renew_leases(self, event_ids: Iterable[int], lease_until: float) -> None:
+    def op_renew_leases(self, event_ids: Iterable[int], lease_until: float) -> Op:
         """Keep long-running events from being reclaimed as stale."""
 
     @abstractmethod
+    def op_reclaim_stale(self, now: float) -> Op:
+        """Put events whose lease expired (their worker died) back in the queue: a count."""
+
+    @abstractmethod
+    def op_record_handler(
+        self,
+        event_id: int,
+        handler: str,
+        ok: bool,
+        result: Any = None,
+        error: str | None = None,
+        attempt: int = 0,
+    ) -> Op:
+        """Journal one handler's outcome (and keep its error in the event's error list)."""
+
+    @abstractmethod
+    def op_set_status(
+        self, event_id: int, status: Status, error: str | None = None, at: float | None = None
+    ) -> Op:
+        """Done, retrying (due `at`) or dead (the dead-letter state, keeping the reason)."""
+
+    @abstractmethod
+    def op_requeue(self, event_ids: Iterable[int] = (), status: str | None = None) -> Op:
+        """Replay: put events back in the queue with a fresh attempt budget: a count."""
+
+    def insert_many(self, deliveries: Sequence[Delivery]) -> list[Stored]:
+        return self.run_ops([self.op_insert(d) for d in deliveries])
+
+    def claim(self, limit: int, now: float, lease_until: float) -> list[EventRecord]:
+        return self.run_ops([self.op_claim(limit, now, lease_until)])[0]  # type: ignore[no-any-return]
+
+    def renew_leases(self, event_ids: Iterable[int], lease_until: float) -> None:
+        self.run_ops([self.op_renew_leases(event_ids, lease_until)])
+
     def reclaim_stale(self, now: float) -> int:
-        """Put events whose lease expired (their worker died) back in the queue."""
+        return self.run_ops([self.op_reclaim_stale(now)])[0]  # type: ignore[no-any-return]
 
-    @abstractmethod
-    def journal(self, event_id: int) -> dict[str, HandlerRun]:
-        """Every handler run recorded for the event, by handler name."""
-
-    @abstractmethod
     def record_handler(
         self,
         event_id: int,
@@ -147,17 +190,24 @@ class EventStore(ABC):
         error: str | None = None,
         attempt: int = 0,
     ) -> None:
-        """Journal one handler's outcome (and keep its error in the event's error list)."""
+        self.run_ops([self.op_record_handler(event_id, handler, ok, result, error, attempt)])
 
-    @abstractmethod
-    def complete(self, event_id: int) -> None: ...
+    def complete(self, event_id: int) -> None:
+        self.run_ops([self.op_set_status(event_id, Status.DONE)])
 
-    @abstractmethod
-    def retry_later(self, event_id: int, at: float, error: str) -> None: ...
+    def retry_later(self, event_id: int, at: float, error: str) -> None:
+        self.run_ops([self.op_set_status(event_id, Status.RETRYING, error, at)])
 
-    @abstractmethod
     def bury(self, event_id: int, error: str) -> None:
-        """Move an event to the dead-letter state, keeping the reason."""
+        self.run_ops([self.op_set_status(event_id, Status.DEAD, error)])
+
+    def requeue(self, event_ids: Iterable[int] = (), status: str | None = None) -> int:
+        return self.run_ops([self.op_requeue(event_ids, status)])[0]  # type: ignore[no-any-return]
+
+    # -- reads (never inside a write transaction; safe beside a writer thread) --------------
+    @abstractmethod
+    def journal(self, event_id: int) -> dict[str, HandlerRun]:
+        """Every handler run recorded for the event, by handler name."""
 
     @abstractmethod
     def next_due(self) -> float | None:
@@ -170,10 +220,6 @@ class EventStore(ABC):
     def list(
         self, status: str | None = None, event_type: str | None = None, limit: int = 100
     ) -> list[EventRecord]: ...
-
-    @abstractmethod
-    def requeue(self, event_ids: Iterable[int] = (), status: str | None = None) -> int:
-        """Replay: put events back in the queue with a fresh attempt budget."""
 
     @abstractmethod
     def counts(self) -> dict[str, int]:

@@ -4,7 +4,9 @@ Why these choices:
 - WAL lets the CLI and other processes read while the server writes, and several
   writers (two servers, a replay from the CLI) serialise on BEGIN IMMEDIATE + busy_timeout.
 - synchronous=FULL by default: an acknowledged event survives power loss, not only a
-  process crash. Group commit (see intake.py) spreads the fsync over many events.
+  process crash. Group commit (see group_commit.py) spreads the fsync over many events.
+- Two connections: writes go through `db` (in the service, from the one writer thread),
+  reads through `reader`, so a read never lands inside another thread's open transaction.
 - The claim query enforces per-media ordering in SQL, so it holds across processes and
   restarts, not only inside one dispatcher.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from receiver.store.base import (
     EventRecord,
     EventStore,
     HandlerRun,
+    Op,
     Status,
     Stored,
     StoreUnavailable,
@@ -126,26 +130,32 @@ def _dumps(value: Any) -> str:
 class SQLiteStore(EventStore):
     def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
         self.path = str(path)
-        if self.path not in ("", ":memory:"):
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if self.path in ("", ":memory:"):
+            raise ValueError("SQLiteStore needs a file: WAL and a second reader connection")
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode with explicit BEGIN IMMEDIATE: the write lock is taken up front,
         # so two writers never deadlock upgrading a read lock.
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA busy_timeout = 5000")
+        self.db = self._connect()
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
         self.db.executescript(SCHEMA)
+        self.reader = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        return conn
 
     # -- transactions -----------------------------------------------------------------------
-    def _write(self, work: Any, *args: Any) -> Any:
+    def run_ops(self, ops: Sequence[Op]) -> list[Any]:
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot start a write transaction: {exc}") from exc
         try:
-            result = work(*args)
+            results = [op() for op in ops]
             self.db.execute("COMMIT")
-            return result
+            return results
         except BaseException as exc:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
@@ -153,86 +163,138 @@ class SQLiteStore(EventStore):
                 raise StoreUnavailable(f"store write failed: {exc}") from exc
             raise
 
-    # -- intake -----------------------------------------------------------------------------
-    def insert_many(self, deliveries: Sequence[Delivery]) -> list[Stored]:
-        return self._write(self._insert_many, deliveries)  # type: ignore[no-any-return]
+    # -- write ops --------------------------------------------------------------------------
+    def op_insert(self, delivery: Delivery) -> Op:
+        return partial(self._insert, delivery)
 
-    def _insert_many(self, deliveries: Sequence[Delivery]) -> list[Stored]:
-        out: list[Stored] = []
+    def _insert(self, d: Delivery) -> Stored:
         cur = self.db.cursor()
-        for d in deliveries:
-            status = Status.DEAD if d.problem else Status.RECEIVED
-            cur.execute(
-                _INSERT,
-                (
-                    d.dedup_key,
-                    d.event_type,
-                    d.media_id,
-                    status,
-                    d.source,
-                    d.received_at,
-                    d.event_time,
-                    d.body,
-                    d.received_at,
-                    d.problem,
-                    d.received_at,
-                ),
-            )
-            if cur.rowcount == 1:
-                event_id = int(cur.lastrowid or 0)
-                if d.problem:
-                    cur.execute(
-                        "INSERT INTO event_errors (event_id, attempt, handler, error, at) "
-                        "VALUES (?, 0, NULL, ?, ?)",
-                        (event_id, d.problem, d.received_at),
-                    )
-                out.append(Stored(event_id, False))
-            else:
-                found = cur.execute(
-                    "SELECT id FROM events WHERE dedup_key = ?", (d.dedup_key,)
-                ).fetchone()
-                out.append(Stored(int(found[0]), True))
-        return out
+        status = Status.DEAD if d.problem else Status.RECEIVED
+        cur.execute(
+            _INSERT,
+            (
+                d.dedup_key,
+                d.event_type,
+                d.media_id,
+                status,
+                d.source,
+                d.received_at,
+                d.event_time,
+                d.body,
+                d.received_at,
+                d.problem,
+                d.received_at,
+            ),
+        )
+        if cur.rowcount == 1:
+            event_id = int(cur.lastrowid or 0)
+            if d.problem:
+                cur.execute(
+                    "INSERT INTO event_errors (event_id, attempt, handler, error, at) "
+                    "VALUES (?, 0, NULL, ?, ?)",
+                    (event_id, d.problem, d.received_at),
+                )
+            return Stored(event_id, False)
+        found = cur.execute("SELECT id FROM events WHERE dedup_key = ?", (d.dedup_key,)).fetchone()
+        return Stored(int(found[0]), True)
 
-    # -- dispatch ---------------------------------------------------------------------------
-    def claim(self, limit: int, now: float, lease_until: float) -> list[EventRecord]:
-        return self._write(self._claim, limit, now, lease_until)  # type: ignore[no-any-return]
+    def op_claim(self, limit: int, now: float, lease_until: float) -> Op:
+        return partial(self._claim, limit, now, lease_until)
 
     def _claim(self, limit: int, now: float, lease_until: float) -> list[EventRecord]:
         rows = [_row(r) for r in self.db.execute(_CLAIMABLE, (now, limit)).fetchall()]
-        for rec in rows:
+        if rows:
+            marks = ",".join("?" * len(rows))
             self.db.execute(
                 "UPDATE events SET status = 'processing', attempts = attempts + 1, "
-                "lease_until = ?, updated_at = ? WHERE id = ?",
-                (lease_until, now, rec.id),
+                f"lease_until = ?, updated_at = ? WHERE id IN ({marks})",
+                (lease_until, now, *(r.id for r in rows)),
             )
+        for rec in rows:
             rec.status = Status.PROCESSING
             rec.attempts += 1
         return rows
 
-    def renew_leases(self, event_ids: Iterable[int], lease_until: float) -> None:
+    def op_renew_leases(self, event_ids: Iterable[int], lease_until: float) -> Op:
         ids = list(event_ids)
-        if ids:
-            self._write(
-                lambda: self.db.executemany(
-                    "UPDATE events SET lease_until = ? WHERE id = ? AND status = 'processing'",
-                    [(lease_until, i) for i in ids],
-                )
-            )
+        return partial(
+            self.db.executemany,
+            "UPDATE events SET lease_until = ? WHERE id = ? AND status = 'processing'",
+            [(lease_until, i) for i in ids],
+        )
 
-    def reclaim_stale(self, now: float) -> int:
-        def work() -> int:
-            cur = self.db.execute(
+    def op_reclaim_stale(self, now: float) -> Op:
+        def reclaim() -> int:
+            return self.db.execute(
                 "UPDATE events SET status = 'retrying', next_attempt_at = ?, updated_at = ? "
                 "WHERE status = 'processing' AND lease_until < ?",
                 (now, now, now),
+            ).rowcount
+
+        return reclaim
+
+    def op_record_handler(
+        self,
+        event_id: int,
+        handler: str,
+        ok: bool,
+        result: Any = None,
+        error: str | None = None,
+        attempt: int = 0,
+    ) -> Op:
+        # Serialised here, on the caller's thread, so a result that cannot be stored fails
+        # its handler rather than the whole group commit.
+        stored_result = None if result is None else _dumps(result)
+        now = time.time()
+
+        def record() -> None:
+            self.db.execute(
+                "INSERT INTO handler_runs (event_id, handler, status, attempts, result, error, "
+                "updated_at) VALUES (?, ?, ?, 1, ?, ?, ?) "
+                "ON CONFLICT (event_id, handler) DO UPDATE SET status = excluded.status, "
+                "attempts = handler_runs.attempts + 1, result = excluded.result, "
+                "error = excluded.error, updated_at = excluded.updated_at",
+                (event_id, handler, "done" if ok else "failed", stored_result, error, now),
             )
-            return cur.rowcount
+            if error is not None:
+                self.db.execute(
+                    "INSERT INTO event_errors (event_id, attempt, handler, error, at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (event_id, attempt, handler, error, now),
+                )
 
-        return self._write(work)  # type: ignore[no-any-return]
+        return record
 
+    def op_set_status(
+        self, event_id: int, status: Status, error: str | None = None, at: float | None = None
+    ) -> Op:
+        now = time.time()
+        return partial(
+            self.db.execute,
+            "UPDATE events SET status = ?, last_error = ?, lease_until = NULL, "
+            "next_attempt_at = COALESCE(?, next_attempt_at), updated_at = ? WHERE id = ?",
+            (str(status), error, at, now, event_id),
+        )
+
+    def op_requeue(self, event_ids: Iterable[int] = (), status: str | None = None) -> Op:
+        ids = list(event_ids)
+        now = time.time()
+
+        def requeue() -> int:
+            sql = (
+                "UPDATE events SET status = 'received', attempts = 0, next_attempt_at = ?, "
+                "lease_until = NULL, updated_at = ? WHERE status != 'processing' AND "
+            )
+            if ids:
+                marks = ",".join("?" * len(ids))
+                return self.db.execute(sql + f"id IN ({marks})", (now, now, *ids)).rowcount
+            return self.db.execute(sql + "status = ?", (now, now, status)).rowcount
+
+        return requeue
+
+    # -- reads ------------------------------------------------------------------------------
     def journal(self, event_id: int) -> dict[str, HandlerRun]:
-        rows = self.db.execute(
+        rows = self.reader.execute(
             "SELECT handler, status, attempts, result, error, updated_at FROM handler_runs "
             "WHERE event_id = ?",
             (event_id,),
@@ -242,77 +304,21 @@ class SQLiteStore(EventStore):
             for r in rows
         }
 
-    def record_handler(
-        self,
-        event_id: int,
-        handler: str,
-        ok: bool,
-        result: Any = None,
-        error: str | None = None,
-        attempt: int = 0,
-    ) -> None:
-        now = time.time()
-
-        def work() -> None:
-            self.db.execute(
-                "INSERT INTO handler_runs (event_id, handler, status, attempts, result, error, "
-                "updated_at) VALUES (?, ?, ?, 1, ?, ?, ?) "
-                "ON CONFLICT (event_id, handler) DO UPDATE SET status = excluded.status, "
-                "attempts = handler_runs.attempts + 1, result = excluded.result, "
-                "error = excluded.error, updated_at = excluded.updated_at",
-                (
-                    event_id,
-                    handler,
-                    "done" if ok else "failed",
-                    None if result is None else _dumps(result),
-                    error,
-                    now,
-                ),
-            )
-            if error is not None:
-                self.db.execute(
-                    "INSERT INTO event_errors (event_id, attempt, handler, error, at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (event_id, attempt, handler, error, now),
-                )
-
-        self._write(work)
-
-    def _set_status(
-        self, event_id: int, status: Status, error: str | None, next_at: float | None = None
-    ) -> None:
-        now = time.time()
-        self._write(
-            lambda: self.db.execute(
-                "UPDATE events SET status = ?, last_error = ?, lease_until = NULL, "
-                "next_attempt_at = COALESCE(?, next_attempt_at), updated_at = ? WHERE id = ?",
-                (status, error, next_at, now, event_id),
-            )
-        )
-
-    def complete(self, event_id: int) -> None:
-        self._set_status(event_id, Status.DONE, None)
-
-    def retry_later(self, event_id: int, at: float, error: str) -> None:
-        self._set_status(event_id, Status.RETRYING, error, at)
-
-    def bury(self, event_id: int, error: str) -> None:
-        self._set_status(event_id, Status.DEAD, error)
-
     def next_due(self) -> float | None:
-        row = self.db.execute(
+        row = self.reader.execute(
             "SELECT MIN(next_attempt_at) FROM events WHERE status IN ('received', 'retrying')"
         ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    # -- inspection and operations ----------------------------------------------------------
     def get(self, event_id: int) -> EventDetail | None:
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,)).fetchone()
+        row = self.reader.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,)
+        ).fetchone()
         if row is None:
             return None
         errors = [
             ErrorRecord(r[0], r[1], r[2], r[3])
-            for r in self.db.execute(
+            for r in self.reader.execute(
                 "SELECT attempt, handler, error, at FROM event_errors WHERE event_id = ? "
                 "ORDER BY id",
                 (event_id,),
@@ -335,35 +341,22 @@ class SQLiteStore(EventStore):
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
-        return [_row(r) for r in self.db.execute(sql, (*args, limit)).fetchall()]
-
-    def requeue(self, event_ids: Iterable[int] = (), status: str | None = None) -> int:
-        ids = list(event_ids)
-        now = time.time()
-
-        def work() -> int:
-            sql = (
-                "UPDATE events SET status = 'received', attempts = 0, next_attempt_at = ?, "
-                "lease_until = NULL, updated_at = ? WHERE status != 'processing' AND "
-            )
-            if ids:
-                marks = ",".join("?" * len(ids))
-                return self.db.execute(sql + f"id IN ({marks})", (now, now, *ids)).rowcount
-            return self.db.execute(sql + "status = ?", (now, now, status)).rowcount
-
-        return self._write(work)  # type: ignore[no-any-return]
+        return [_row(r) for r in self.reader.execute(sql, (*args, limit)).fetchall()]
 
     def counts(self) -> dict[str, int]:
         counts = {str(s): 0 for s in Status}
-        for status, n in self.db.execute("SELECT status, COUNT(*) FROM events GROUP BY status"):
+        for status, n in self.reader.execute(
+            "SELECT status, COUNT(*) FROM events GROUP BY status"
+        ):
             counts[status] = n
         return counts
 
     def ping(self) -> None:
         try:
-            self.db.execute("SELECT 1").fetchone()
+            self.reader.execute("SELECT 1").fetchone()
         except sqlite3.Error as exc:
             raise StoreUnavailable(str(exc)) from exc
 
     def close(self) -> None:
+        self.reader.close()
         self.db.close()

@@ -19,7 +19,7 @@ from receiver.events import sample_event
 from receiver.metrics import Metrics
 from receiver.settings import ChainSettings, Settings
 from receiver.sources.delivery import to_delivery
-from receiver.store import Intake, SQLiteStore, Status
+from receiver.store import GroupCommit, SQLiteStore, Status
 
 
 def settings(**overrides: Any) -> Settings:
@@ -36,8 +36,9 @@ async def run_until(
     **overrides: Any,
 ) -> Dispatcher:
     table = build_route_table(router_list, chains or [])
-    dispatcher = Dispatcher(store, table, settings(**overrides), Metrics())
-    intake = Intake(store, on_commit=dispatcher.notify)
+    intake = GroupCommit(store)
+    dispatcher = Dispatcher(store, intake, table, settings(**overrides), Metrics())
+    intake.on_commit = dispatcher.notify
     dispatcher.start()
     for body in bodies:
         await intake.submit(to_delivery(orjson.dumps(body), "http", time.time()))
@@ -48,6 +49,7 @@ async def run_until(
             break
         await asyncio.sleep(0.01)
     await dispatcher.stop()
+    await intake.close()
     assert {k: store.counts()[k] for k in want} == want
     return dispatcher
 

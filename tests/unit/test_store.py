@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.store import Delivery, Intake, SQLiteStore, Status, StoreUnavailable
+from receiver.store import Delivery, GroupCommit, SQLiteStore, Status, StoreUnavailable
 
 
 def delivery(key: str, media: str | None = "m1", problem: str | None = None) -> Delivery:
@@ -98,14 +98,27 @@ def test_two_connections_write_concurrently(tmp_path: Path) -> None:
 
 async def test_group_commit_batches_one_loop_turn(store: SQLiteStore) -> None:
     commits: list[int] = []
-    intake = Intake(store, max_batch=256, on_commit=commits.append)
+    intake = GroupCommit(store, max_batch=256, on_commit=commits.append)
     results = await asyncio.gather(*(intake.submit(delivery(str(i))) for i in range(100)))
     assert len({r.event_id for r in results}) == 100
     assert commits == [100]  # one transaction for the whole turn
+    await intake.close()
+
+
+async def test_writes_arriving_during_a_commit_form_the_next_batch(store: SQLiteStore) -> None:
+    commits: list[int] = []
+    intake = GroupCommit(store, on_commit=commits.append)
+    first = asyncio.ensure_future(intake.submit(delivery("a")))
+    await asyncio.sleep(0)  # the first batch is now with the writer thread
+    rest = [intake.submit(delivery(f"b{i}")) for i in range(50)]
+    await asyncio.gather(first, *rest)
+    assert sum(commits) == 51 and len(commits) <= 3
+    await intake.close()
 
 
 async def test_store_failure_fails_every_waiter(store: SQLiteStore) -> None:
-    intake = Intake(store)
+    intake = GroupCommit(store)
     store.db.execute("DROP TABLE events")
     outcomes = await intake.submit_many([delivery("1"), delivery("2")])
     assert all(isinstance(o, StoreUnavailable) for o in outcomes)
+    await intake.close()

@@ -1,0 +1,157 @@
+"""Group commit: every write of the service goes through here.
+
+Sources submit deliveries, the dispatcher submits its claims and journal writes; all the
+ops that arrive in one event-loop turn (or, threaded, while the previous batch commits)
+form one transaction. So one fsync covers many events, and the dispatcher's bookkeeping
+rides along with the intake's inserts instead of paying for its own commits.
+
+Inline (the default) commits on the loop thread. A writer thread is optional: measured on
+a local disk, the hand-off and GIL switching cost more than they save (bench/: HTTP intake
+0.43 vs 0.33 of bare at NORMAL, 0.29 vs 0.23 at FULL); on storage with a slow fsync the
+thread keeps the loop accepting requests while SQLite syncs.
+
+Each caller awaits its own op's future, so "acknowledged" and "journaled" still mean
+"committed". A batch either commits whole or fails whole with StoreUnavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from receiver.store.base import Delivery, EventStore, Op, Stored, StoreUnavailable
+
+
+class GroupCommit:
+    def __init__(
+        self,
+        store: EventStore,
+        max_batch: int = 256,
+        on_commit: Callable[[int], None] | None = None,
+        threaded: bool = True,
+    ) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.on_commit = on_commit
+        self._writer = (
+            concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="vodhook-writer"
+            )
+            if threaded
+            else None
+        )
+        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._busy = False
+        self._scheduled = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- submitting -------------------------------------------------------------------------
+    def _enqueue(self, op: Op, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((op, fut))
+        self._idle.clear()
+        if not self._busy and not self._scheduled:
+            # call_soon, not now: everything else that runs in this loop turn joins the batch.
+            self._scheduled = True
+            self._loop = loop
+            loop.call_soon(self._send)
+        return fut
+
+    async def run(self, op: Op) -> Any:
+        """Commit one op; its result, or StoreUnavailable."""
+        return await self._enqueue(op, asyncio.get_running_loop())
+
+    async def run_all(self, ops: Sequence[Op]) -> list[Any]:
+        """Commit several ops together (same batch unless it is full)."""
+        loop = asyncio.get_running_loop()
+        return list(await asyncio.gather(*[self._enqueue(op, loop) for op in ops]))
+
+    async def submit(self, delivery: Delivery) -> Stored:
+        """Store one delivery durably; raises StoreUnavailable when the commit failed."""
+        stored: Stored = await self.run(self.store.op_insert(delivery))
+        return stored
+
+    async def submit_many(self, deliveries: Sequence[Delivery]) -> list[Stored | Exception]:
+        """For batch sources (MNS): every result, or the exception for that delivery."""
+        loop = asyncio.get_running_loop()
+        futures = [self._enqueue(self.store.op_insert(d), loop) for d in deliveries]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        out: list[Stored | Exception] = []
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, Exception):
+                raise r
+            out.append(r)
+        return out
+
+    async def close(self) -> None:
+        """Commit what is pending, then stop the writer thread."""
+        await self._idle.wait()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+
+    # -- the writer -------------------------------------------------------------------------
+    def _send(self) -> None:
+        self._scheduled = False
+        if self._busy or not self._pending:
+            return
+        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+        self._busy = True
+        ops = [op for op, _ in batch]
+        if self._writer is None:
+            try:
+                results = self.store.run_ops(ops)
+            except Exception as exc:
+                self._committed(batch, None, exc)
+            else:
+                self._committed(batch, results, None)
+            return
+        loop = self._loop
+        assert loop is not None
+        work = self._writer.submit(self.store.run_ops, ops)
+        work.add_done_callback(lambda done: loop.call_soon_threadsafe(self._collect, batch, done))
+
+    def _collect(
+        self, batch: list[tuple[Op, asyncio.Future[Any]]], done: concurrent.futures.Future[Any]
+    ) -> None:
+        error = done.exception()
+        self._committed(batch, None if error else done.result(), error)
+
+    def _committed(
+        self,
+        batch: list[tuple[Op, asyncio.Future[Any]]],
+        results: list[Any] | None,
+        error: BaseException | None,
+    ) -> None:
+        self._busy = False
+        if error is not None or results is None:
+            failure = (
+                error
+                if isinstance(error, StoreUnavailable)
+                else StoreUnavailable(f"store write failed: {error!r}")
+            )
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(failure)
+        else:
+            fresh = 0
+            for (_, fut), result in zip(batch, results, strict=True):
+                if isinstance(result, Stored) and not result.duplicate:
+                    fresh += 1
+                if not fut.done():
+                    fut.set_result(result)
+            if fresh and self.on_commit is not None:
+                self.on_commit(fresh)
+        if self._pending:
+            if self._writer is None and self._loop is not None:
+                # Inline: yield to the loop between batches so requests keep flowing.
+                if not self._scheduled:
+                    self._scheduled = True
+                    self._loop.call_soon(self._send)
+            else:
+                self._send()
+        else:
+            self._idle.set()
