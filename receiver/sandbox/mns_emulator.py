@@ -26,7 +26,6 @@ import hmac
 import itertools
 import logging
 import os
-import random
 import re
 import shlex
 import signal
@@ -48,6 +47,8 @@ from typing import IO, Final, Literal, NamedTuple, cast
 from urllib.parse import unquote
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
+
+from receiver.sandbox.faults import Rule, RuleList, check_budget
 
 __all__ = [
     "API_VERSION",
@@ -204,22 +205,19 @@ class MessageInfo:
     receipt_handle: str  # last handle issued; dead once the message is visible again
 
 
-@dataclass
-class Fault:
+@dataclass(kw_only=True)
+class Fault(Rule):
     """One fault rule; see :meth:`FaultInjector.add` for the meaning of each field."""
 
     kind: FaultKind
     op: str | None
     queue: str | None
-    times: int | None
-    probability: float | None
     status: int
     code: str
     message: str
     delay: float
     drop_after_dequeue: bool
     reset: bool
-    fired: int = 0
 
 
 class FaultInjector:
@@ -231,9 +229,7 @@ class FaultInjector:
     """
 
     def __init__(self, seed: int | None = None) -> None:
-        self._lock = threading.Lock()
-        self._rules: list[Fault] = []
-        self._rng = random.Random(seed)
+        self._rules: RuleList[Fault] = RuleList(seed)
 
     def add(
         self,
@@ -278,10 +274,7 @@ class FaultInjector:
             raise ValueError(f"unknown MNS operation {op!r}; expected one of {sorted(OPERATIONS)}")
         if kind == "instant_empty" and op is not None and op not in _RECEIVE_OPS:
             raise ValueError("instant_empty only applies to ReceiveMessage/BatchReceiveMessage")
-        if times is not None and times < 1:
-            raise ValueError("times must be >= 1")
-        if probability is not None and not 0.0 <= probability <= 1.0:
-            raise ValueError("probability must be within [0, 1]")
+        check_budget(times, probability)
         if times is None and probability is None:
             times = 1
         if code is None:
@@ -302,52 +295,31 @@ class FaultInjector:
             drop_after_dequeue=drop_after_dequeue,
             reset=reset,
         )
-        with self._lock:
-            self._rules.append(fault)
-        return fault
+        return self._rules.append(fault)
 
     def remove(self, fault: Fault) -> None:
         """Remove one rule (no error if it already expired)."""
-        with self._lock:
-            if fault in self._rules:
-                self._rules.remove(fault)
+        self._rules.remove(fault)
 
     def clear(self) -> None:
         """Remove every rule."""
-        with self._lock:
-            self._rules.clear()
+        self._rules.clear()
 
     def seed(self, seed: int) -> None:
         """Make probability draws reproducible."""
-        with self._lock:
-            self._rng.seed(seed)
+        self._rules.seed(seed)
 
     @property
     def active(self) -> list[Fault]:
         """Rules still armed, in evaluation order."""
-        with self._lock:
-            return list(self._rules)
+        return self._rules.snapshot()
 
     def _take(self, op: str, queue: str) -> Fault | None:
-        if not self._rules:  # lock-free fast path: faults are rare in benchmarks
-            return None
-        with self._lock:
-            for fault in self._rules:
-                if fault.op is not None and fault.op != op:
-                    continue
-                if fault.queue is not None and fault.queue != queue:
-                    continue
-                if fault.kind == "instant_empty" and op not in _RECEIVE_OPS:
-                    continue
-                if fault.probability is not None and self._rng.random() >= fault.probability:
-                    continue
-                fault.fired += 1
-                if fault.times is not None:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._rules.remove(fault)
-                return fault
-        return None
+        return self._rules.take(
+            lambda f: (f.op is None or f.op == op)
+            and (f.queue is None or f.queue == queue)
+            and (f.kind != "instant_empty" or op in _RECEIVE_OPS)
+        )
 
 
 # --------------------------------------------------------------------------- queue model

@@ -65,7 +65,6 @@ import hmac
 import http.client
 import json
 import logging
-import random
 import signal
 import socket
 import ssl
@@ -82,6 +81,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import IO, Any, ClassVar, Literal, NamedTuple, cast
 from urllib.parse import parse_qsl, quote, urlsplit
+
+from receiver.sandbox.faults import Rule, RuleList, check_budget
 
 __all__ = [
     "DEFAULT_APP_ID",
@@ -556,21 +557,22 @@ class _Emission:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Fault:
+@dataclass(kw_only=True)
+class Fault(Rule):
     """One injected fault. ``times`` counts down; ``hits`` counts how often it applied."""
 
     kind: FaultKind
     action: str | None = None
-    times: int | None = None
-    probability: float | None = None
     delay: float = 0.05
     retry_after_ms: int | None = None
     status: int | None = None
     code: str | None = None
     message: str | None = None
     drop: bool = False
-    hits: int = 0
+
+    @property
+    def hits(self) -> int:
+        return self.fired
 
     def error(self) -> ApiError | None:
         """The error this fault answers with, or None for latency/timeout faults."""
@@ -607,9 +609,7 @@ class FaultInjector:
     }
 
     def __init__(self, seed: int | None = None) -> None:
-        self._lock = threading.Lock()
-        self._faults: list[Fault] = []
-        self.rng = random.Random(seed)
+        self._faults: RuleList[Fault] = RuleList(seed)
 
     def add(
         self,
@@ -636,8 +636,7 @@ class FaultInjector:
         """
         if kind not in self._DEFAULT_DELAY:
             raise ValueError(f"unknown fault kind {kind!r}")
-        if probability is not None and not 0.0 <= probability <= 1.0:
-            raise ValueError("probability must be within [0, 1]")
+        check_budget(times, probability)
         fault = Fault(
             kind=kind,
             action=action,
@@ -650,37 +649,20 @@ class FaultInjector:
             message=message,
             drop=drop,
         )
-        with self._lock:
-            self._faults.append(fault)
-        return fault
+        return self._faults.append(fault)
 
     def remove(self, fault: Fault) -> None:
-        with self._lock, contextlib.suppress(ValueError):
-            self._faults.remove(fault)
+        self._faults.remove(fault)
 
     def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def list(self) -> list[Fault]:
-        with self._lock:
-            return list(self._faults)
+        return self._faults.snapshot()
 
     def match(self, action: str) -> Fault | None:
         """Pick the fault for this call and consume one of its ``times``."""
-        with self._lock:
-            for fault in self._faults:
-                if fault.action is not None and fault.action != action:
-                    continue
-                if fault.probability is not None and self.rng.random() >= fault.probability:
-                    continue
-                fault.hits += 1
-                if fault.times is not None:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                return fault
-        return None
+        return self._faults.take(lambda f: f.action is None or f.action == action)
 
 
 # --------------------------------------------------------------------------------------------
