@@ -17,7 +17,9 @@ import binascii
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any
 
 from mns.account import Account
@@ -70,6 +72,15 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, MNSExceptionBase):
         return str(exc.type)
     return type(exc).__name__
+
+
+@dataclass
+class _Batch:
+    """Messages received and handed to the group commit, not yet deleted."""
+
+    messages: list[Any]
+    deliveries: list[Delivery]
+    future: Future[list[Stored | Exception]]
 
 
 class MnsSource:
@@ -178,15 +189,29 @@ class MnsSource:
         return queue
 
     def _poll_forever(self, index: int) -> None:
+        """Receive, store, delete; the next receive overlaps the previous batch's commit.
+
+        While a batch is being committed, the poller asks for more with no wait: if the
+        queue has more, the network round trip hides the commit; if it is empty, the
+        poller finishes the batch (delete) before it long-polls, so a batch's messages are
+        never held back for a whole long poll.
+        """
         log = self.log.bind(poller=index)
         queue = self._account()
         failures = 0
+        in_flight: _Batch | None = None
         while not self._stop.is_set():
             started = time.monotonic()
+            wait = 0 if in_flight is not None else self.wait_seconds
             try:
-                messages = queue.batch_receive_message(self.batch_size, self.wait_seconds)
+                messages = queue.batch_receive_message(self.batch_size, wait)
             except MNSServerException as exc:
-                if exc.type == "MessageNotExist":
+                if in_flight is not None:
+                    self._finish_safely(queue, in_flight, log)
+                    in_flight = None
+                    if exc.type == "MessageNotExist":
+                        continue
+                elif exc.type == "MessageNotExist":
                     elapsed = time.monotonic() - started
                     if elapsed >= self.wait_seconds * INSTANT_EMPTY_FRACTION:
                         failures = 0
@@ -194,13 +219,28 @@ class MnsSource:
                 failures = self._back_off(log, exc, failures)
                 continue
             except Exception as exc:  # network errors, damaged responses, anything else
+                if in_flight is not None:
+                    self._finish_safely(queue, in_flight, log)
+                    in_flight = None
                 failures = self._back_off(log, exc, failures)
                 continue
             failures = 0
             try:
-                self._handle_batch(queue, messages, log)
+                batch = self._begin(messages, log)
             except Exception as exc:  # never let one batch kill the poller
                 log.error("mns_batch_failed", error=SCRUBBER.scrub(repr(exc)))
+                continue
+            if in_flight is not None:
+                self._finish_safely(queue, in_flight, log)
+            in_flight = batch
+        if in_flight is not None:
+            self._finish_safely(queue, in_flight, log)
+
+    def _finish_safely(self, queue: Any, batch: _Batch, log: Any) -> None:
+        try:
+            self._finish(queue, batch, log)
+        except Exception as exc:  # never let one batch kill the poller
+            log.error("mns_batch_failed", error=SCRUBBER.scrub(repr(exc)))
 
     def _back_off(self, log: Any, exc: BaseException, failures: int) -> int:
         kind = classify(exc)
@@ -220,7 +260,8 @@ class MnsSource:
         self._stop.wait(delay)
         return failures
 
-    def _handle_batch(self, queue: Any, messages: Sequence[Any], log: Any) -> None:
+    def _begin(self, messages: Sequence[Any], log: Any) -> _Batch:
+        """Decode and type the messages and hand them to the group commit (not waiting)."""
         now = time.time()
         self._track(len(messages))
         self.metrics.mns_messages.labels("received").inc(len(messages))
@@ -245,10 +286,22 @@ class MnsSource:
                         problem=f"invalid body: {problem}",
                     )
                 )
-        results = self._store(deliveries)
+        assert self._loop is not None
+        future = asyncio.run_coroutine_threadsafe(self.intake.submit_many(deliveries), self._loop)
+        return _Batch(list(messages), deliveries, future)
+
+    def _finish(self, queue: Any, batch: _Batch, log: Any) -> None:
+        """Wait for the commit, delete what is stored, release what is not."""
+        try:
+            results = batch.future.result(STORE_TIMEOUT)
+        except (FutureTimeout, RuntimeError) as exc:
+            batch.future.cancel()
+            results = [exc for _ in batch.deliveries]
         done: list[str] = []
         release: list[Any] = []
-        for message, delivery, result in zip(messages, deliveries, results, strict=True):
+        for message, delivery, result in zip(
+            batch.messages, batch.deliveries, results, strict=True
+        ):
             if isinstance(result, Stored):
                 done.append(message.receipt_handle)
                 outcome = (
@@ -267,16 +320,7 @@ class MnsSource:
         self._delete(queue, done, log)
         for message in release:
             self._release(queue, message, log)
-        self._track(-len(messages))
-
-    def _store(self, deliveries: list[Delivery]) -> list[Stored | Exception]:
-        assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self.intake.submit_many(deliveries), self._loop)
-        try:
-            return future.result(STORE_TIMEOUT)
-        except (FutureTimeout, RuntimeError) as exc:
-            future.cancel()
-            return [exc for _ in deliveries]
+        self._track(-len(batch.messages))
 
     def _delete(self, queue: Any, handles: list[str], log: Any) -> None:
         if not handles:
