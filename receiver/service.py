@@ -67,6 +67,7 @@ class Service:
             self.store, self.intake, self.table, settings, self.metrics, vod=self.vod
         )
         self.intake.on_commit = self.dispatcher.notify
+        self.intake.on_stored = self.dispatcher.remember
         self.sources: list[Any] = []
         self.started = False
 

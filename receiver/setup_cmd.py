@@ -228,8 +228,10 @@ def setup_http(
                 param_hint="--auth-key",
             )
         if configured and key not in configured:
-            _warn(f"AuthKey {mask(key)} is not in VODHOOK_AUTH_KEYS: this receiver would "
-                  "reject VOD's callbacks")
+            _warn(
+                f"AuthKey {mask(key)} is not in VODHOOK_AUTH_KEYS: this receiver would "
+                "reject VOD's callbacks"
+            )
     event_list, notes = normalize_events(events)
     for note in notes:
         _warn(note)
@@ -312,8 +314,10 @@ def _check_key(settings: Settings, current: Any) -> None:
     if current is None or (current.callback_type or "").upper() == "MNS" or not configured:
         return
     if current.auth_switch == "on" and current.auth_key and current.auth_key not in configured:
-        _warn(f"VOD signs with AuthKey {mask(current.auth_key)}, which is not in "
-              "VODHOOK_AUTH_KEYS: this receiver would reject the callbacks")
+        _warn(
+            f"VOD signs with AuthKey {mask(current.auth_key)}, which is not in "
+            "VODHOOK_AUTH_KEYS: this receiver would reject the callbacks"
+        )
 
 
 @setup.command("off")

@@ -31,6 +31,7 @@ from receiver.settings import Settings
 from receiver.store import EventRecord, EventStore, GroupCommit, Op, Status
 
 IDLE_POLL = 1.0  # seconds between looks at the store when nothing announced new work
+TYPED_CACHE_SIZE = 4096  # typed events kept from intake for the dispatcher
 
 
 def describe_error(exc: BaseException) -> str:
@@ -73,6 +74,7 @@ class Dispatcher:
             settings.handler_timeout, tick=min(0.25, settings.handler_timeout / 4)
         )
         self._runs: dict[str, tuple[Any, Any]] = {}
+        self._typed: dict[int, VodEvent] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -104,6 +106,15 @@ class Dispatcher:
                 ]
             )
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def remember(self, event_id: int, event: VodEvent) -> None:
+        """The intake's typed event, so that processing need not parse the body again.
+
+        Bounded: under a backlog the oldest entries go, and those events are parsed anew.
+        """
+        self._typed[event_id] = event
+        if len(self._typed) > TYPED_CACHE_SIZE:
+            del self._typed[next(iter(self._typed))]
 
     def notify(self, count: int = 1) -> None:
         """New work was stored. Wake-ups are batched so a burst of commits costs one claim."""
@@ -192,7 +203,7 @@ class Dispatcher:
     async def _run_handlers(self, record: EventRecord, log: Any) -> None:
         store = self.store
         try:
-            event, _ = parse_event_bytes(record.body)
+            event = self._typed.pop(record.id, None) or parse_event_bytes(record.body)[0]
         except EventParseError as exc:
             await self.writer.run(
                 store.op_set_status(record.id, Status.DEAD, f"unparseable body: {exc.reason}")

@@ -316,9 +316,11 @@ class FaultInjector:
 
     def _take(self, op: str, queue: str) -> Fault | None:
         return self._rules.take(
-            lambda f: (f.op is None or f.op == op)
-            and (f.queue is None or f.queue == queue)
-            and (f.kind != "instant_empty" or op in _RECEIVE_OPS)
+            lambda f: (
+                (f.op is None or f.op == op)
+                and (f.queue is None or f.queue == queue)
+                and (f.kind != "instant_empty" or op in _RECEIVE_OPS)
+            )
         )
 
 

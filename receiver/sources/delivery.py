@@ -40,4 +40,5 @@ def to_delivery(body: bytes, source: str, received_at: float) -> Delivery:
         media_id=event.media_id,
         event_time=when.astimezone(UTC).isoformat() if when is not None else None,
         received_at=received_at,
+        event=event,
     )

@@ -42,6 +42,8 @@ class Delivery:
     event_time: str | None
     received_at: float
     problem: str | None = None
+    # The typed event, kept in memory only: handing it to the dispatcher spares a re-parse.
+    event: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,8 @@ class GroupCommit:
         self.store = store
         self.max_batch = max_batch
         self.on_commit = on_commit
+        # Told about each newly stored delivery that carries its typed event.
+        self.on_stored: Callable[[int, Any], None] | None = None
         self._writer = (
             concurrent.futures.ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="vodhook-writer"
@@ -73,7 +75,12 @@ class GroupCommit:
     async def submit(self, delivery: Delivery) -> Stored:
         """Store one delivery durably; raises StoreUnavailable when the commit failed."""
         stored: Stored = await self.run(self.store.op_insert(delivery))
+        self._stored(delivery, stored)
         return stored
+
+    def _stored(self, delivery: Delivery, stored: Stored) -> None:
+        if self.on_stored is not None and delivery.event is not None and not stored.duplicate:
+            self.on_stored(stored.event_id, delivery.event)
 
     async def submit_many(self, deliveries: Sequence[Delivery]) -> list[Stored | Exception]:
         """For batch sources (MNS): every result, or the exception for that delivery."""
@@ -81,9 +88,11 @@ class GroupCommit:
         futures = [self._enqueue(self.store.op_insert(d), loop) for d in deliveries]
         results = await asyncio.gather(*futures, return_exceptions=True)
         out: list[Stored | Exception] = []
-        for r in results:
+        for delivery, r in zip(deliveries, results, strict=True):
             if isinstance(r, BaseException) and not isinstance(r, Exception):
                 raise r
+            if isinstance(r, Stored):
+                self._stored(delivery, r)
             out.append(r)
         return out
 

@@ -345,9 +345,7 @@ class SQLiteStore(EventStore):
 
     def counts(self) -> dict[str, int]:
         counts = {str(s): 0 for s in Status}
-        for status, n in self.reader.execute(
-            "SELECT status, COUNT(*) FROM events GROUP BY status"
-        ):
+        for status, n in self.reader.execute("SELECT status, COUNT(*) FROM events GROUP BY status"):
             counts[status] = n
         return counts
 

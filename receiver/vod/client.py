@@ -867,9 +867,7 @@ class VodClient:
         job_id = _s(getattr(body.snapshot_job, "job_id", None)) if body.snapshot_job else None
         if job_id is None:
             raise VodBadResponse("SubmitSnapshotJob", "EmptyBody", "SnapshotJob.JobId missing")
-        return SubmitResult(
-            "SubmitSnapshotJob", job_ids=(job_id,), request_id=_s(body.request_id)
-        )
+        return SubmitResult("SubmitSnapshotJob", job_ids=(job_id,), request_id=_s(body.request_id))
 
     async def submit_ai_job(
         self,
