@@ -5,8 +5,9 @@ Why these choices:
   writers (two servers, a replay from the CLI) serialise on BEGIN IMMEDIATE + busy_timeout.
 - synchronous=FULL by default: an acknowledged event survives power loss, not only a
   process crash. Group commit (see group_commit.py) spreads the fsync over many events.
-- Two connections: writes go through `db` (in the service, from the one writer thread),
-  reads through `reader`, so a read never lands inside another thread's open transaction.
+- Two connections: writes go through `db` (in the service, only from the group commit,
+  which may run on a writer thread), reads through `reader`, so a read never lands inside
+  another thread's open transaction.
 - The claim query enforces per-media ordering in SQL, so it holds across processes and
   restarts, not only inside one dispatcher.
 """
