@@ -1242,8 +1242,29 @@ class VodEmulator:
         if not pairs:
             return
 
+        def transcoded() -> None:
+            with self._lock:
+                v = self._videos.get(vid)
+                if v is not None and v.status in ("Transcoding", "UploadSucc", "Normal"):
+                    v.status = "Normal"
+
+        self._emit_transcode(vid, pairs_streams, now, app_id, override, extend, transcoded)
+        if snaps is not None:
+            self._enqueue(self._snapshot_emission(vid, app_id, snaps, override, extend, None))
+
+    def _emit_transcode(
+        self,
+        vid: str,
+        streams: Sequence[PlayStream],
+        now: str,
+        app_id: str,
+        override: str | None,
+        extend: Any,
+        on_done: Callable[[], None] | None = None,
+    ) -> None:
+        """VOD's order: one StreamTranscodeComplete per stream, then TranscodeComplete."""
         infos: list[JsonDict] = []
-        for stream in pairs_streams:
+        for stream in streams:
             info = self._stream_info(stream, now)
             infos.append(info)
             event: JsonDict = {"EventType": "StreamTranscodeComplete", "VideoId": vid, **info}
@@ -1255,22 +1276,13 @@ class VodEmulator:
                     self._stream_applier(vid, stream),
                 )
             )
-
-        def transcoded() -> None:
-            with self._lock:
-                v = self._videos.get(vid)
-                if v is not None and v.status in ("Transcoding", "UploadSucc", "Normal"):
-                    v.status = "Normal"
-
         done: JsonDict = {
             "EventType": "TranscodeComplete",
             "VideoId": vid,
             "Status": "success",
             "StreamInfos": infos,
         }
-        self._enqueue(_Emission(self._with_extend(done, extend), app_id, override, transcoded))
-        if snaps is not None:
-            self._enqueue(self._snapshot_emission(vid, app_id, snaps, override, extend, None))
+        self._enqueue(_Emission(self._with_extend(done, extend), app_id, override, on_done))
 
     def _stream_applier(self, video_id: str, stream: PlayStream) -> Callable[[], None]:
         def apply() -> None:
@@ -2179,27 +2191,8 @@ class VodEmulator:
             override = override or video.callback_url
             extend = extend if extend is not None else video.extend
         task_id = _new_id()
-        infos: list[JsonDict] = []
-        for stream in streams:
-            info = self._stream_info(stream, now)
-            infos.append(info)
-            event: JsonDict = {"EventType": "StreamTranscodeComplete", "VideoId": vid, **info}
-            self._enqueue(
-                _Emission(
-                    self._with_extend(event, extend),
-                    app_id,
-                    override,
-                    self._stream_applier(vid, stream),
-                )
-            )
         if streams:
-            done: JsonDict = {
-                "EventType": "TranscodeComplete",
-                "VideoId": vid,
-                "Status": "success",
-                "StreamInfos": infos,
-            }
-            self._enqueue(_Emission(self._with_extend(done, extend), app_id, override))
+            self._emit_transcode(vid, streams, now, app_id, override, extend)
         return {
             "TranscodeTaskId": task_id,
             "TranscodeJobs": {"TranscodeJob": [{"JobId": s.job_id} for s in streams]},
