@@ -232,24 +232,16 @@ def setup_http(
                 f"AuthKey {mask(key)} is not in VODHOOK_AUTH_KEYS: this receiver would "
                 "reject VOD's callbacks"
             )
-    event_list, notes = normalize_events(events)
-    for note in notes:
-        _warn(note)
-
-    async def work(client: Any) -> Any:
-        await client.set_message_callback(
-            callback_type="HTTP",
-            callback_url=url,
-            auth_key=key,
-            auth_switch="on" if key else "off",
-            event_type_list=event_list,
-            app_id=app_id,
-        )
-        return await client.get_message_callback(app_id)
-
-    current = _run(settings, work)
-    click.echo(f"VOD now sends {event_list} events as HTTP callbacks:")
-    _print(_describe(current, app_id), as_json=False)
+    _apply(
+        settings,
+        events,
+        app_id,
+        "as HTTP callbacks",
+        callback_type="HTTP",
+        callback_url=url,
+        auth_key=key,
+        auth_switch="on" if key else "off",
+    )
 
 
 @setup.command("mns")
@@ -273,22 +265,29 @@ def setup_mns(
         raise click.UsageError("give --endpoint and --queue (or VODHOOK_MNS_ENDPOINT/_QUEUE)")
     if urlsplit(endpoint).scheme.lower() not in ("http", "https"):
         raise click.BadParameter("must be an http:// or https:// URL", param_hint="--endpoint")
+    _apply(
+        settings,
+        events,
+        app_id,
+        "into MNS",
+        callback_type="MNS",
+        mns_endpoint=endpoint,
+        mns_queue_name=queue,
+    )
+
+
+def _apply(settings: Settings, events: str, app_id: str | None, how: str, **callback: Any) -> None:
+    """SetMessageCallback, then read it back (GetMessageCallback) and show what VOD has."""
     event_list, notes = normalize_events(events)
     for note in notes:
         _warn(note)
 
     async def work(client: Any) -> Any:
-        await client.set_message_callback(
-            callback_type="MNS",
-            mns_endpoint=endpoint,
-            mns_queue_name=queue,
-            event_type_list=event_list,
-            app_id=app_id,
-        )
+        await client.set_message_callback(**callback, event_type_list=event_list, app_id=app_id)
         return await client.get_message_callback(app_id)
 
     current = _run(settings, work)
-    click.echo(f"VOD now sends {event_list} events into MNS:")
+    click.echo(f"VOD now sends {event_list} events {how}:")
     _print(_describe(current, app_id), as_json=False)
 
 
