@@ -311,3 +311,22 @@ class CpuWindow:
         if self.wall > 0:
             self.ours_cores = ours / self.wall
             self.foreign_cores = max(0.0, busy - ours) / self.wall
+
+
+def serve_until_stopped(emulator: Any) -> None:
+    """For emulators run as bench child processes: print the endpoint, serve until stdin
+    closes (the parent went away) or SIGTERM, then stop."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(emulator.endpoint, flush=True)
+
+    def until_stdin_closes() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=until_stdin_closes, daemon=True).start()
+    stop.wait(600)
+    emulator.stop()

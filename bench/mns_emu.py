@@ -7,14 +7,13 @@ serves until stdin closes or SIGTERM.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import serve_until_stopped
 from receiver.sandbox.mns_emulator import MnsEmulator
 
 
@@ -23,12 +22,7 @@ def main() -> None:
     emu.start()
     for name in sys.argv[1:]:
         emu.create_queue(name, visibility_timeout=60)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(emu.endpoint, flush=True)
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-    stop.wait(600)
-    emu.stop()
+    serve_until_stopped(emu)
 
 
 if __name__ == "__main__":

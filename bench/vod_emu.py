@@ -7,14 +7,13 @@ or SIGTERM. The request log is read over GET /_sandbox/requests.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import serve_until_stopped
 from receiver.sandbox.vod_emulator import VodEmulator
 
 
@@ -24,12 +23,7 @@ def main() -> None:
     for line in Path(sys.argv[2]).read_text().split():
         emu.add_video(line, snapshot_count=1)
     emu.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(emu.endpoint, flush=True)
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-    stop.wait(600)
-    emu.stop()
+    serve_until_stopped(emu)
 
 
 if __name__ == "__main__":
