@@ -121,6 +121,11 @@ class Verifier:
     def enabled(self) -> bool:
         return bool(self.checks)
 
+    @property
+    def needs_request_url(self) -> bool:
+        """False when every signature check has its own URLs: the hot path skips building one."""
+        return any(isinstance(c, SignatureMatches) and not c.urls for c in self.checks)
+
 
 def vod_verifier(
     keys: Iterable[str],

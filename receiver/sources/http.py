@@ -93,6 +93,7 @@ class CallbackEndpoint:
         self._received = metrics.received.labels("http")
         self._duplicates = metrics.duplicates.labels("http")
         self._deadlines = Deadlines(BODY_TIMEOUT)
+        self._needs_url = verifier.needs_request_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path:
@@ -120,7 +121,11 @@ class CallbackEndpoint:
         if self.verifier.enabled:
             try:
                 self.verifier.verify(
-                    SignedRequest(received_url(scope), tuple(timestamps), tuple(signatures))
+                    SignedRequest(
+                        received_url(scope) if self._needs_url else "",
+                        tuple(timestamps),
+                        tuple(signatures),
+                    )
                 )
             except VerificationError as exc:
                 self.metrics.rejected.labels("http", exc.reason).inc()
