@@ -61,13 +61,15 @@ def _run_service(settings: Settings, http: bool) -> None:
     if http:
         import uvicorn
 
-        from receiver.sources.http_protocol import GuardedHttpToolsProtocol
+        from receiver.sources.http_protocol import guarded_protocol
+
+        body_timeouts = service.metrics.rejected.labels("http", "body_timeout")
 
         config = uvicorn.Config(
             service.asgi_app(),
             host=settings.host,
             port=settings.port,
-            http=GuardedHttpToolsProtocol,
+            http=guarded_protocol(body_timeouts.inc),
             log_config=None,
             access_log=False,
             lifespan="on",

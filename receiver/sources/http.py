@@ -8,14 +8,12 @@ Handler work never happens here; VOD waits at most 5 s and gives up after 3 atte
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 
-from receiver.deadlines import Deadlines
 from receiver.metrics import Metrics
 from receiver.sources.delivery import to_delivery
 from receiver.store import GroupCommit, StoreUnavailable
@@ -27,7 +25,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-BODY_TIMEOUT = 10.0  # seconds to receive a whole body: slow-drip clients do not hold memory
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _OK_DUPLICATE = b'{"status":"duplicate"}'
 
@@ -92,7 +89,6 @@ class CallbackEndpoint:
         self._ack = metrics.ack_seconds.labels("http")
         self._received = metrics.received.labels("http")
         self._duplicates = metrics.duplicates.labels("http")
-        self._deadlines = Deadlines(BODY_TIMEOUT)
         self._needs_url = verifier.needs_request_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,24 +130,15 @@ class CallbackEndpoint:
         if declared_length > self.max_body:
             await self._too_large(send)
             return
-        task = asyncio.current_task()
-        assert task is not None
-        self._deadlines.begin(task, asyncio.get_running_loop())
+        # The time a body may take is limited by the protocol (http_protocol.py): a client
+        # that drips it gets 408 from there, and this read ends with ClientGone.
         try:
             body = await read_body(receive, self.max_body)
         except BodyTooLarge:
             await self._too_large(send)
             return
-        except asyncio.CancelledError:
-            if not self._deadlines.expired(task):
-                raise
-            self.metrics.rejected.labels("http", "body_timeout").inc()
-            await self._error(send, 408, "body_timeout", "the request body arrived too slowly")
-            return
         except ClientGone:
             return
-        finally:
-            self._deadlines.end(task)
         delivery = to_delivery(body, "http", time.time())
         try:
             stored = await self.intake.submit(delivery)
