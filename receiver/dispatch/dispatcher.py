@@ -22,6 +22,7 @@ from typing import Any
 from receiver.backoff import retry_delay
 from receiver.deadlines import Deadlines
 from receiver.dispatch.context import HandlerContext
+from receiver.dispatch.pressure import IntakePressure
 from receiver.dispatch.router import CallNext, Middleware, Route, RouteTable
 from receiver.errors import PermanentError
 from receiver.events import EventParseError, VodEvent, parse_event_bytes
@@ -65,6 +66,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._backlog = False
+        self.pressure = IntakePressure(window=max(0.1, 2 * settings.poll_interval))
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._last_renewal = 0.0
@@ -118,6 +120,10 @@ class Dispatcher:
 
     def notify(self, count: int = 1) -> None:
         """New work was stored. Wake-ups are batched so a burst of commits costs one claim."""
+        self.pressure.stored()
+        self._schedule_wake()
+
+    def _schedule_wake(self) -> None:
         if self._timer is None and not self._stopping:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(self.settings.poll_interval, self._wake_now)
@@ -175,11 +181,12 @@ class Dispatcher:
         self.in_flight.pop(event_id, None)
         if self._stopping:
             return
-        # A finished event may unblock the next one of its media; with a backlog, refill now.
-        if self._backlog:
+        # A finished event may unblock the next one of its media; with a backlog, refill now,
+        # unless intake needs the CPU (pressure.py): then at the next batched wake-up.
+        if self._backlog and not self.pressure.pressed:
             self._wake.set()
         else:
-            self.notify()
+            self._schedule_wake()
 
     def _update_gauges(self) -> None:
         self.metrics.in_flight.set(len(self.in_flight))
