@@ -162,8 +162,11 @@ class FastEvent:
     @property
     def media_id(self) -> str | None:
         v = self.values
-        return v.get("video_id") or v.get("raw_media_id") or v.get("image_id") or v.get(
-            "attached_media_id"
+        return (
+            v.get("video_id")
+            or v.get("raw_media_id")
+            or v.get("image_id")
+            or v.get("attached_media_id")
         )
 
 
