@@ -69,7 +69,7 @@ def _run_service(settings: Settings, http: bool) -> None:
             service.asgi_app(),
             host=settings.host,
             port=settings.port,
-            http=guarded_protocol(body_timeouts.inc),
+            http=guarded_protocol(body_timeouts.inc, service.open_requests),
             log_config=None,
             access_log=False,
             lifespan="on",

@@ -19,6 +19,7 @@ from receiver.logs import get_logger
 from receiver.metrics import Metrics
 from receiver.settings import Settings
 from receiver.sources.http import ASGIApp, CallbackEndpoint
+from receiver.sources.http_protocol import OpenRequests
 from receiver.store import EventStore, GroupCommit, open_store
 from receiver.verify import Verifier, vod_verifier
 from receiver.vod import VodClient
@@ -66,6 +67,10 @@ class Service:
         self.dispatcher = Dispatcher(
             self.store, self.intake, self.table, settings, self.metrics, vod=self.vod
         )
+        # HTTP requests being handled (kept by the server's protocol, see cli.py): a commit
+        # waits a loop turn for those about to submit, so that they share it.
+        self.open_requests = OpenRequests()
+        self.intake.expected_requests = lambda: self.open_requests.count
         self.intake.on_commit = self.dispatcher.notify
         self.intake.on_stored = self.dispatcher.remember
         self.sources: list[Any] = []

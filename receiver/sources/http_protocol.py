@@ -33,6 +33,17 @@ _BODY_TIMEOUT_REPLY = orjson.dumps(
 )
 
 
+class OpenRequests:
+    """Requests whose headers are in and whose response is not yet complete, in one server.
+
+    The group commit reads it to wait a loop turn for requests about to submit (see
+    store/group_commit.py).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class _Sweeper:
     """One timer per event loop that closes connections stuck in a phase for too long."""
 
@@ -64,6 +75,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     body_timeout = BODY_TIMEOUT
     #: Told when a body timed out; see guarded_protocol().
     on_body_timeout: Callable[[], None] | None = None
+    #: Shared by the connections of one server; see guarded_protocol().
+    open_requests: OpenRequests = OpenRequests()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -71,6 +84,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._phase = _HEADERS  # a connection that never completes its first headers is closed
         self._phase_since: float = loop.time()
         self._phase_bytes = 0
+        self._open = 0  # this connection's share of open_requests
         sweeper = _SWEEPERS.get(loop)
         if sweeper is None:
             sweeper = _SWEEPERS[loop] = _Sweeper(loop)
@@ -99,9 +113,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._phase_since = self.loop.time()  # type: ignore[attr-defined]
             self._phase_bytes = 0
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open_requests.count -= self._open
+        self._open = 0
+        super().connection_lost(exc)
+
     def on_headers_complete(self) -> None:
         self._phase = _BODY
         self._phase_since = self.loop.time()  # type: ignore[attr-defined]
+        self._open += 1
+        self.open_requests.count += 1
         super().on_headers_complete()
         if self.parser.should_upgrade():  # pragma: no cover - upgrades are refused anyway
             self._phase = _IDLE
@@ -109,6 +130,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._phase = _IDLE
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        if self._open:
+            self._open -= 1
+            self.open_requests.count -= 1
+        super().on_response_complete()
 
     def check_phase(self, now: float) -> None:
         """Called by the sweeper: close a connection stuck in its headers or body."""
@@ -139,10 +166,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def guarded_protocol(on_body_timeout: Callable[[], None]) -> type[GuardedHttpToolsProtocol]:
-    """The protocol class for one server, telling `on_body_timeout` of each 408 it sends."""
+def guarded_protocol(
+    on_body_timeout: Callable[[], None], open_requests: OpenRequests
+) -> type[GuardedHttpToolsProtocol]:
+    """The protocol class for one server: it tells `on_body_timeout` of each 408 it sends,
+    and keeps `open_requests` up to date."""
     return type(
         "GuardedHttpToolsProtocol",
         (GuardedHttpToolsProtocol,),
-        {"on_body_timeout": staticmethod(on_body_timeout)},
+        {"on_body_timeout": staticmethod(on_body_timeout), "open_requests": open_requests},
     )

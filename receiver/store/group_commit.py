@@ -12,6 +12,13 @@ thread keeps the loop accepting requests while SQLite syncs.
 
 Each caller awaits its own op's future, so "acknowledged" and "journaled" still mean
 "committed". A batch either commits whole or fails whole with StoreUnavailable.
+
+A commit has a fixed cost (bench/: about 40 µs of CPU at NORMAL, 110 µs at FULL), so the
+batch size decides much of the per-event cost: 17 µs per event in batches of 12, 14 µs in
+batches of 32 at NORMAL. When `expected_requests` says more requests are being handled
+than have submitted, the commit waits up to MAX_WAIT_TURNS loop turns for them: they are
+already running on this loop and submit within a turn or two, unless they are waiting
+for a slow body, and the bound covers that.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from receiver.store.base import Delivery, EventStore, Op, Stored, StoreUnavailable
+
+MAX_WAIT_TURNS = 2
+Pending = tuple[Op, "asyncio.Future[Any]", bool]  # op, its future, submitted by a request
 
 
 class GroupCommit:
@@ -44,7 +54,11 @@ class GroupCommit:
             if threaded
             else None
         )
-        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
+        # Requests being handled now (the HTTP protocol counts them); None: do not wait.
+        self.expected_requests: Callable[[], int] | None = None
+        self._pending: list[Pending] = []
+        self._pending_requests = 0
+        self._waited = 0
         self._busy = False
         self._scheduled = False
         self._idle = asyncio.Event()
@@ -52,9 +66,12 @@ class GroupCommit:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- submitting -------------------------------------------------------------------------
-    def _enqueue(self, op: Op, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+    def _enqueue(
+        self, op: Op, loop: asyncio.AbstractEventLoop, request: bool = False
+    ) -> asyncio.Future[Any]:
         fut: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((op, fut))
+        self._pending.append((op, fut, request))
+        self._pending_requests += request
         self._idle.clear()
         if not self._busy and not self._scheduled:
             # call_soon, not now: everything else that runs in this loop turn joins the batch.
@@ -74,7 +91,8 @@ class GroupCommit:
 
     async def submit(self, delivery: Delivery) -> Stored:
         """Store one delivery durably; raises StoreUnavailable when the commit failed."""
-        stored: Stored = await self.run(self.store.op_insert(delivery))
+        loop = asyncio.get_running_loop()
+        stored: Stored = await self._enqueue(self.store.op_insert(delivery), loop, request=True)
         self._stored(delivery, stored)
         return stored
 
@@ -107,9 +125,22 @@ class GroupCommit:
         self._scheduled = False
         if self._busy or not self._pending:
             return
+        expected = self.expected_requests
+        if (
+            expected is not None
+            and self._waited < MAX_WAIT_TURNS
+            and self._pending_requests < expected()
+            and self._loop is not None
+        ):
+            self._waited += 1
+            self._scheduled = True
+            self._loop.call_soon(self._send)
+            return
+        self._waited = 0
         batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+        self._pending_requests -= sum(request for _, _, request in batch)
         self._busy = True
-        ops = [op for op, _ in batch]
+        ops = [op for op, _, _ in batch]
         if self._writer is None:
             try:
                 results = self.store.run_ops(ops)
@@ -123,15 +154,13 @@ class GroupCommit:
         work = self._writer.submit(self.store.run_ops, ops)
         work.add_done_callback(lambda done: loop.call_soon_threadsafe(self._collect, batch, done))
 
-    def _collect(
-        self, batch: list[tuple[Op, asyncio.Future[Any]]], done: concurrent.futures.Future[Any]
-    ) -> None:
+    def _collect(self, batch: list[Pending], done: concurrent.futures.Future[Any]) -> None:
         error = done.exception()
         self._committed(batch, None if error else done.result(), error)
 
     def _committed(
         self,
-        batch: list[tuple[Op, asyncio.Future[Any]]],
+        batch: list[Pending],
         results: list[Any] | None,
         error: BaseException | None,
     ) -> None:
@@ -142,12 +171,12 @@ class GroupCommit:
                 if isinstance(error, StoreUnavailable)
                 else StoreUnavailable(f"store write failed: {error!r}")
             )
-            for _, fut in batch:
+            for _, fut, _ in batch:
                 if not fut.done():
                     fut.set_exception(failure)
         else:
             fresh = 0
-            for (_, fut), result in zip(batch, results, strict=True):
+            for (_, fut, _), result in zip(batch, results, strict=True):
                 if isinstance(result, Stored) and not result.duplicate:
                     fresh += 1
                 if not fut.done():

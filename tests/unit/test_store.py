@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.store import Delivery, GroupCommit, SQLiteStore, Status, StoreUnavailable
+from receiver.store import Delivery, GroupCommit, SQLiteStore, Status, Stored, StoreUnavailable
 
 
 def delivery(key: str, media: str | None = "m1", problem: str | None = None) -> Delivery:
@@ -113,6 +113,31 @@ async def test_writes_arriving_during_a_commit_form_the_next_batch(store: SQLite
     rest = [intake.submit(delivery(f"b{i}")) for i in range(50)]
     await asyncio.gather(first, *rest)
     assert sum(commits) == 51 and len(commits) <= 3
+    await intake.close()
+
+
+async def test_commit_waits_a_turn_for_requests_about_to_submit(store: SQLiteStore) -> None:
+    """Requests that are being handled and submit a loop turn later share the commit."""
+    commits: list[int] = []
+    intake = GroupCommit(store, on_commit=commits.append, threaded=False)
+    intake.expected_requests = lambda: 3
+
+    async def late(name: str) -> Stored:
+        await asyncio.sleep(0)  # still verifying and parsing when the first one submits
+        return await intake.submit(delivery(name))
+
+    await asyncio.gather(intake.submit(delivery("a")), late("b"), late("c"))
+    assert commits == [3]
+    await intake.close()
+
+
+async def test_commit_waits_at_most_a_few_turns(store: SQLiteStore) -> None:
+    """A request that never submits (a slow body, say) holds the others back only briefly."""
+    commits: list[int] = []
+    intake = GroupCommit(store, on_commit=commits.append, threaded=False)
+    intake.expected_requests = lambda: 2  # the second request is stuck reading its body
+    stored = await asyncio.wait_for(intake.submit(delivery("a")), timeout=5)
+    assert not stored.duplicate and commits == [1]
     await intake.close()
 
 
