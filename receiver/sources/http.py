@@ -86,9 +86,7 @@ class CallbackEndpoint:
         self.metrics = metrics
         self.max_body = max_body
         self.fallback = fallback
-        self._ack = metrics.ack_seconds.labels("http")
-        self._received = metrics.received.labels("http")
-        self._duplicates = metrics.duplicates.labels("http")
+        self._counts = metrics.deliveries["http"]
         self._needs_url = verifier.needs_request_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -161,13 +159,14 @@ class CallbackEndpoint:
                 ),
             )
             return
-        self._received.inc()
+        counts = self._counts
+        counts.received += 1
         if stored.duplicate:
-            self._duplicates.inc()
+            counts.duplicates += 1
             await self._reply(send, 200, _OK_DUPLICATE)
         else:
             await self._reply(send, 200, b'{"status":"stored","id":%d}' % stored.event_id)
-        self._ack.observe(time.perf_counter() - started)
+        counts.acked(time.perf_counter() - started)
 
     async def _too_large(self, send: Send) -> None:
         self.metrics.rejected.labels("http", "too_large").inc()

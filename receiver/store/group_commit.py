@@ -70,9 +70,10 @@ class GroupCommit:
         self, op: Op, loop: asyncio.AbstractEventLoop, request: bool = False
     ) -> asyncio.Future[Any]:
         fut: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            self._idle.clear()
         self._pending.append((op, fut, request))
         self._pending_requests += request
-        self._idle.clear()
         if not self._busy and not self._scheduled:
             # call_soon, not now: everything else that runs in this loop turn joins the batch.
             self._scheduled = True
