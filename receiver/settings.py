@@ -82,8 +82,9 @@ class Settings(BaseSettings):
     )
     commit_thread: bool = Field(
         False,
-        description="Commit from a writer thread instead of the event loop: for disks "
-        "whose fsync is slow (network storage); slower on local disks (see bench/).",
+        description="Run each COMMIT (where SQLite waits for the disk) on a thread, the "
+        "writes themselves staying on the event loop: for storage whose fsync is slow "
+        "(network disks); slower on a local disk (see bench/).",
     )
     commit_max_batch: int = Field(
         256, ge=1, description="Most writes committed in one group commit."

@@ -115,6 +115,8 @@ def _compact_time(dt: datetime) -> str:
 def _text(value: Part) -> str:
     if value is None or value == "":
         return "-"
+    if type(value) is str:
+        return _clean(value)
     if isinstance(value, datetime):
         return _compact_time(value)
     return _clean(str(value))
@@ -216,6 +218,7 @@ def dedup_key(event: Keyed) -> str:
     expected = EVENT_MODELS.get(event_type)
     if expected is not None and type(event) is not FastEvent and not isinstance(event, expected):
         rule = _GENERIC  # e.g. a hand-built GenericEvent with a documented type
-    parts = [time_part, _clean(event_type) or "-", _text(event.media_id)]
-    parts.extend(_text(get(event)) for get in rule)
+    type_part = event_type if expected is not None else _clean(event_type) or "-"
+    parts = [time_part, type_part, _text(event.media_id)]
+    parts += [_text(get(event)) for get in rule]
     return "|".join(parts)

@@ -146,7 +146,15 @@ FAST_TYPES: Final = frozenset(_SHAPES)
 class FastEvent:
     """The fields of an untyped body that dedup and the store read, under the model's names."""
 
-    __slots__ = ("event_time", "event_type", "raw_event_time", "raw_status", "status", "values")
+    __slots__ = (
+        "event_time",
+        "event_type",
+        "media_id",
+        "raw_event_time",
+        "raw_status",
+        "status",
+        "values",
+    )
 
     def __init__(self, event_type: str, values: dict[str, Any], raw_time: Any, raw_status: Any):
         self.event_type = event_type
@@ -156,18 +164,16 @@ class FastEvent:
         self.status: EventStatus | None = normalize_status(raw_status)
         self.raw_status = None if raw_status is None else scalar_text(raw_status)
 
+        #: VideoId, MediaId, ImageId or AttachedMediaId, as VodEvent.media_id reads them.
+        self.media_id: str | None = (
+            values.get("video_id")
+            or values.get("raw_media_id")
+            or values.get("image_id")
+            or values.get("attached_media_id")
+        )
+
     def __getattr__(self, name: str) -> Any:
         return self.values.get(name)
-
-    @property
-    def media_id(self) -> str | None:
-        v = self.values
-        return (
-            v.get("video_id")
-            or v.get("raw_media_id")
-            or v.get("image_id")
-            or v.get("attached_media_id")
-        )
 
 
 _BOM: Final = b"\xef\xbb\xbf"

@@ -7,13 +7,19 @@ way it arrives, and running both transports for safety never processes an event 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC
+from datetime import UTC, datetime
 
 from receiver.events import EventParseError, dedup_key, parse_event_bytes
 from receiver.events.shapes import read_fast
 from receiver.store import Delivery
 
 INVALID_TYPE = "(invalid)"
+
+
+def _utc_text(when: datetime | None) -> str | None:
+    if when is None:
+        return None
+    return (when if when.tzinfo is UTC else when.astimezone(UTC)).isoformat()
 
 
 def to_delivery(body: bytes, source: str, received_at: float) -> Delivery:
@@ -24,14 +30,13 @@ def to_delivery(body: bytes, source: str, received_at: float) -> Delivery:
     """
     fast = read_fast(body)
     if fast is not None:
-        when = fast.event_time
         return Delivery(
             body=body,
             source=source,
             dedup_key=dedup_key(fast),
             event_type=fast.event_type,
             media_id=fast.media_id,
-            event_time=when.astimezone(UTC).isoformat() if when is not None else None,
+            event_time=_utc_text(fast.event_time),
             received_at=received_at,
         )
     try:
@@ -48,14 +53,13 @@ def to_delivery(body: bytes, source: str, received_at: float) -> Delivery:
             received_at=received_at,
             problem=f"invalid body: {exc.reason}",
         )
-    when = event.event_time
     return Delivery(
         body=body,
         source=source,
         dedup_key=dedup_key(event),
         event_type=event.event_type,
         media_id=event.media_id,
-        event_time=when.astimezone(UTC).isoformat() if when is not None else None,
+        event_time=_utc_text(event.event_time),
         received_at=received_at,
         event=event,
     )

@@ -133,6 +133,20 @@ class EventStore(ABC):
     def run_ops(self, ops: Sequence[Op]) -> list[Any]:
         """Run ops in one transaction, in order; all commit or none (StoreUnavailable)."""
 
+    # Two-phase form of run_ops, so that the group commit can run the ops on the event loop
+    # and the commit itself (where the fsync waits) on a thread.
+    @abstractmethod
+    def apply_ops(self, ops: Sequence[Op]) -> list[Any]:
+        """Run ops in a transaction left open for commit() (or rollback())."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Commit what apply_ops left open; StoreUnavailable (and rolled back) on failure."""
+
+    @abstractmethod
+    def rollback(self) -> None:
+        """Drop what apply_ops left open."""
+
     @abstractmethod
     def op_insert(self, delivery: Delivery) -> Op:
         """Store a delivery; the op returns Stored (duplicate when the dedup key exists)."""

@@ -1,14 +1,14 @@
 """Group commit: every write of the service goes through here.
 
 Sources submit deliveries, the dispatcher submits its claims and journal writes; all the
-ops that arrive in one event-loop turn (or, threaded, while the previous batch commits)
-form one transaction. So one fsync covers many events, and the dispatcher's bookkeeping
-rides along with the intake's inserts instead of paying for its own commits.
+ops that arrive in one event-loop turn (or while the previous batch commits) form one
+transaction. So one fsync covers many events, and the dispatcher's bookkeeping rides
+along with the intake's inserts instead of paying for its own commits.
 
-Inline (the default) commits on the loop thread. A writer thread is optional: measured on
-a local disk, the hand-off and GIL switching cost more than they save (bench/: HTTP intake
-0.43 vs 0.33 of bare at NORMAL, 0.29 vs 0.23 at FULL); on storage with a slow fsync the
-thread keeps the loop accepting requests while SQLite syncs.
+The ops run on the loop thread. The COMMIT, where SQLite waits for the fsync, runs on a
+thread when `threaded` (VODHOOK_COMMIT_THREAD, on by default): the sqlite3 module releases
+the GIL while it waits, so the loop goes on reading and parsing the next batch. Running
+the whole batch on a thread measured slower (the GIL went back and forth on every insert).
 
 Each caller awaits its own op's future, so "acknowledged" and "journaled" still mean
 "committed". A batch either commits whole or fails whole with StoreUnavailable.
@@ -49,7 +49,7 @@ class GroupCommit:
         self.on_stored: Callable[[int, Any], None] | None = None
         self._writer = (
             concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="vodhook-writer"
+                max_workers=1, thread_name_prefix="vodhook-commit"
             )
             if threaded
             else None
@@ -116,7 +116,7 @@ class GroupCommit:
         return out
 
     async def close(self) -> None:
-        """Commit what is pending, then stop the writer thread."""
+        """Commit what is pending, then stop the commit thread."""
         await self._idle.wait()
         if self._writer is not None:
             self._writer.shutdown(wait=True)
@@ -142,9 +142,15 @@ class GroupCommit:
         self._pending_requests -= sum(request for _, _, request in batch)
         self._busy = True
         ops = [op for op, _, _ in batch]
+        store = self.store
+        try:
+            results = store.apply_ops(ops)
+        except Exception as exc:
+            self._committed(batch, None, exc)
+            return
         if self._writer is None:
             try:
-                results = self.store.run_ops(ops)
+                store.commit()
             except Exception as exc:
                 self._committed(batch, None, exc)
             else:
@@ -152,12 +158,16 @@ class GroupCommit:
             return
         loop = self._loop
         assert loop is not None
-        work = self._writer.submit(self.store.run_ops, ops)
-        work.add_done_callback(lambda done: loop.call_soon_threadsafe(self._collect, batch, done))
+        work = self._writer.submit(store.commit)
+        work.add_done_callback(
+            lambda done: loop.call_soon_threadsafe(self._collect, batch, results, done)
+        )
 
-    def _collect(self, batch: list[Pending], done: concurrent.futures.Future[Any]) -> None:
+    def _collect(
+        self, batch: list[Pending], results: list[Any], done: concurrent.futures.Future[Any]
+    ) -> None:
         error = done.exception()
-        self._committed(batch, None if error else done.result(), error)
+        self._committed(batch, None if error else results, error)
 
     def _committed(
         self,
@@ -185,12 +195,9 @@ class GroupCommit:
             if fresh and self.on_commit is not None:
                 self.on_commit(fresh)
         if self._pending:
-            if self._writer is None and self._loop is not None:
-                # Inline: yield to the loop between batches so requests keep flowing.
-                if not self._scheduled:
-                    self._scheduled = True
-                    self._loop.call_soon(self._send)
-            else:
-                self._send()
+            # Yield to the loop between batches so that requests keep flowing.
+            if not self._scheduled and self._loop is not None:
+                self._scheduled = True
+                self._loop.call_soon(self._send)
         else:
             self._idle.set()

@@ -6,7 +6,7 @@ Why these choices:
 - synchronous=FULL by default: an acknowledged event survives power loss, not only a
   process crash. Group commit (see group_commit.py) spreads the fsync over many events.
 - Two connections: writes go through `db` (in the service, only from the group commit,
-  which may run on a writer thread), reads through `reader`, so a read never lands inside
+  whose COMMIT may run on a thread), reads through `reader`, so a read never lands inside
   another thread's open transaction.
 - The claim query enforces per-media ordering in SQL, so it holds across processes and
   restarts, not only inside one dispatcher.
@@ -151,20 +151,33 @@ class SQLiteStore(EventStore):
 
     # -- transactions -----------------------------------------------------------------------
     def run_ops(self, ops: Sequence[Op]) -> list[Any]:
+        results = self.apply_ops(ops)
+        self.commit()
+        return results
+
+    def apply_ops(self, ops: Sequence[Op]) -> list[Any]:
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot start a write transaction: {exc}") from exc
         try:
-            results = [op() for op in ops]
-            self.db.execute("COMMIT")
-            return results
+            return [op() for op in ops]
         except BaseException as exc:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
+            self.rollback()
             if isinstance(exc, sqlite3.Error):
                 raise StoreUnavailable(f"store write failed: {exc}") from exc
             raise
+
+    def commit(self) -> None:
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.rollback()
+            raise StoreUnavailable(f"store commit failed: {exc}") from exc
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
 
     # -- write ops --------------------------------------------------------------------------
     def op_insert(self, delivery: Delivery) -> Op:
