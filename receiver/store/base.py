@@ -151,6 +151,11 @@ class EventStore(ABC):
     def op_insert(self, delivery: Delivery) -> Op:
         """Store a delivery; the op returns Stored (duplicate when the dedup key exists)."""
 
+    def op_insert_many(self, deliveries: Sequence[Delivery]) -> Op:
+        """Store several deliveries; the op returns one Stored per delivery, in order."""
+        ops = [self.op_insert(d) for d in deliveries]
+        return lambda: [op() for op in ops]
+
     @abstractmethod
     def op_claim(self, limit: int, now: float, lease_until: float) -> Op:
         """Take due events, oldest first, at most one open event per media: EventRecords."""

@@ -102,18 +102,18 @@ class GroupCommit:
             self.on_stored(stored.event_id, delivery.event)
 
     async def submit_many(self, deliveries: Sequence[Delivery]) -> list[Stored | Exception]:
-        """For batch sources (MNS): every result, or the exception for that delivery."""
+        """For batch sources (MNS): one result per delivery, Stored or the exception.
+
+        One op for the whole batch: a future per message cost more than its insert.
+        """
         loop = asyncio.get_running_loop()
-        futures = [self._enqueue(self.store.op_insert(d), loop) for d in deliveries]
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        out: list[Stored | Exception] = []
-        for delivery, r in zip(deliveries, results, strict=True):
-            if isinstance(r, BaseException) and not isinstance(r, Exception):
-                raise r
-            if isinstance(r, Stored):
-                self._stored(delivery, r)
-            out.append(r)
-        return out
+        try:
+            stored: list[Stored] = await self._enqueue(self.store.op_insert_many(deliveries), loop)
+        except Exception as exc:  # the batch's transaction failed: every delivery with it
+            return [exc for _ in deliveries]
+        for delivery, one in zip(deliveries, stored, strict=True):
+            self._stored(delivery, one)
+        return list(stored)
 
     async def close(self) -> None:
         """Commit what is pending, then stop the commit thread."""
@@ -188,8 +188,10 @@ class GroupCommit:
         else:
             fresh = 0
             for (_, fut, _), result in zip(batch, results, strict=True):
-                if isinstance(result, Stored) and not result.duplicate:
-                    fresh += 1
+                if isinstance(result, Stored):
+                    fresh += not result.duplicate
+                elif type(result) is list:  # op_insert_many
+                    fresh += sum(isinstance(r, Stored) and not r.duplicate for r in result)
                 if not fut.done():
                     fut.set_result(result)
             if fresh and self.on_commit is not None:
