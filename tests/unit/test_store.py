@@ -96,6 +96,39 @@ def test_two_connections_write_concurrently(tmp_path: Path) -> None:
     assert a.counts()["received"] == 100
 
 
+def test_merged_inserts_keep_each_op_its_own_answer(store: SQLiteStore) -> None:
+    """apply_ops runs consecutive inserts as one statement; results must not mix up."""
+    (old,) = store.insert_many([delivery("old")])
+    ops = [
+        store.op_insert(delivery("x")),
+        store.op_insert_many([delivery("old"), delivery("y"), delivery("y")]),
+        store.op_set_status(old.event_id, Status.DONE),  # not an insert: splits the run
+        store.op_insert(delivery("bad", problem="invalid body: not JSON")),
+        store.op_insert(delivery("x")),
+    ]
+    x, many, _, bad, x_again = store.run_ops(ops)
+    old_dup, y, y_dup = many
+    assert not x.duplicate and x_again.duplicate and x_again.event_id == x.event_id
+    assert old_dup.duplicate and old_dup.event_id == old.event_id
+    assert not y.duplicate and y_dup.duplicate and y_dup.event_id == y.event_id
+    assert len({old.event_id, x.event_id, y.event_id, bad.event_id}) == 4
+    detail = store.get(bad.event_id)
+    assert detail is not None and detail.record.status is Status.DEAD
+    assert [e.error for e in detail.errors] == ["invalid body: not JSON"]
+    assert store.get(old.event_id).record.status is Status.DONE  # type: ignore[union-attr]
+    assert store.counts()["received"] == 2
+
+
+def test_a_batch_larger_than_one_statement(store: SQLiteStore) -> None:
+    keys = [f"k{i}" for i in range(150)]
+    stored = store.insert_many([delivery(k, media=None) for k in keys])
+    assert [s.duplicate for s in stored] == [False] * 150
+    assert sorted(s.event_id for s in stored) == [s.event_id for s in stored]
+    again = store.insert_many([delivery(k, media=None) for k in reversed(keys)])
+    assert [s.event_id for s in again] == [s.event_id for s in reversed(stored)]
+    assert all(s.duplicate for s in again)
+
+
 async def test_group_commit_batches_one_loop_turn(store: SQLiteStore) -> None:
     commits: list[int] = []
     intake = GroupCommit(store, max_batch=256, on_commit=commits.append)
