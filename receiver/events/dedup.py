@@ -58,6 +58,7 @@ JSON-in-a-string field and the same data sent as an object hash alike.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -97,8 +98,12 @@ def _clean(part: str) -> str:
     return part
 
 
+@functools.lru_cache(maxsize=1024)
 def _compact_time(dt: datetime) -> str:
-    """``%Y%m%dT%H%M%S.%f`` in UTC; %-formatting is ~2x faster than strftime."""
+    """``%Y%m%dT%H%M%S.%f`` in UTC; %-formatting is ~2x faster than strftime.
+
+    Cached: the events of a burst share a few EventTimes (whole seconds).
+    """
     if dt.tzinfo is not UTC:
         dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
     return "%04d%02d%02dT%02d%02d%02d.%06d" % (  # noqa: UP031 - speed, fixed widths

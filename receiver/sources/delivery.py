@@ -6,6 +6,7 @@ way it arrives, and running both transports for safety never processes an event 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 
@@ -17,8 +18,12 @@ INVALID_TYPE = "(invalid)"
 
 
 def _utc_text(when: datetime | None) -> str | None:
-    if when is None:
-        return None
+    return None if when is None else _iso_utc(when)
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_utc(when: datetime) -> str:
+    """Cached: the events of a burst share a few EventTimes."""
     return (when if when.tzinfo is UTC else when.astimezone(UTC)).isoformat()
 
 
