@@ -105,6 +105,7 @@ class _Shape:
 
     def __init__(self, model: type[models.VodEvent]) -> None:
         self.model = model
+        self.media_of: Callable[[Any], str | None] = model.media_id.fget  # type: ignore[attr-defined]
         self.readers: dict[str, tuple[str, Reader]] = {}
         self.names = frozenset(model.model_fields)
         self.eligible = True
@@ -163,7 +164,14 @@ class FastEvent:
         "values",
     )
 
-    def __init__(self, event_type: str, values: dict[str, Any], raw_time: Any, raw_status: Any):
+    def __init__(
+        self,
+        shape: _Shape,
+        event_type: str,
+        values: dict[str, Any],
+        raw_time: Any,
+        raw_status: Any,
+    ) -> None:
         self.event_type = event_type
         self.values = values
         self.event_time: datetime | None = (
@@ -174,13 +182,9 @@ class FastEvent:
         self.raw_event_time = None if raw_time is None or self.event_time else scalar_text(raw_time)
         self.raw_status = None if raw_status is None or self.status else scalar_text(raw_status)
 
-        #: VideoId, MediaId, ImageId or AttachedMediaId, as VodEvent.media_id reads them.
-        self.media_id: str | None = (
-            values.get("video_id")
-            or values.get("raw_media_id")
-            or values.get("image_id")
-            or values.get("attached_media_id")
-        )
+        # The model's own media_id property, reading this object's fields: AI events, for
+        # one, prefer MediaId to VideoId.
+        self.media_id: str | None = shape.media_of(self)
 
     def __getattr__(self, name: str) -> Any:
         return self.values.get(name)
@@ -222,4 +226,4 @@ def read_fast(body: bytes) -> FastEvent | None:
         if value is _REJECT:
             return None
         values[entry[0]] = value
-    return FastEvent(event_type, values, data.get("EventTime"), data.get("Status"))
+    return FastEvent(shape, event_type, values, data.get("EventTime"), data.get("Status"))
