@@ -54,18 +54,23 @@ CREATE TABLE IF NOT EXISTS events (
     last_error      TEXT,
     updated_at      REAL NOT NULL
 );
--- Only queued rows are indexed, so the index stays small however much history is kept.
--- One index serves both the claim (due rows, oldest first) and next_due (its first entry).
--- It replaces two older ones, events_queued (next_attempt_at) and events_queue_order (id):
--- every insert paid for both, about 3 µs of a ~12 µs insert (bench/). Without an index
--- here SQLite scans the table from the oldest row, so every claim paid for the whole done
--- history (7 ms per claim at 25k done rows, 0.02 ms with it).
+-- Partial indexes only, so they stay small however much history is kept, and only one of
+-- them is written by an insert: events_received, in id order, so it grows at its end.
+-- Earlier layouts indexed every open event by (next_attempt_at, id) and by (media_id, id);
+-- the second took a random page per insert, and under a burst, with the dispatcher standing
+-- back, it grew with the backlog (bench/: about 3 µs per event and most of the WAL written).
+-- The claim walks received rows in id order and due retrying rows by time; an event is
+-- held back while an older event of its media is processing or retrying (events_busy_media),
+-- and within one claim only the oldest event of a media is taken, which covers older
+-- received events of the same media: they come first in the walk.
 DROP INDEX IF EXISTS events_queued;
 DROP INDEX IF EXISTS events_queue_order;
-CREATE INDEX IF NOT EXISTS events_due ON events (next_attempt_at, id)
-    WHERE status IN ('received', 'retrying');
-CREATE INDEX IF NOT EXISTS events_open_by_media ON events (media_id, id)
-    WHERE status NOT IN ('done', 'dead');
+DROP INDEX IF EXISTS events_due;
+DROP INDEX IF EXISTS events_open_by_media;
+CREATE INDEX IF NOT EXISTS events_received ON events (id) WHERE status = 'received';
+CREATE INDEX IF NOT EXISTS events_retrying ON events (next_attempt_at) WHERE status = 'retrying';
+CREATE INDEX IF NOT EXISTS events_busy_media ON events (media_id, id)
+    WHERE status IN ('processing', 'retrying');
 CREATE INDEX IF NOT EXISTS events_leases ON events (lease_until) WHERE status = 'processing';
 CREATE TABLE IF NOT EXISTS handler_runs (
     event_id   INTEGER NOT NULL REFERENCES events (id),
@@ -106,14 +111,20 @@ INSERT_CHUNK = 64
 def _insert_sql(rows: int) -> str:
     return _INSERT_HEAD + ", ".join([_ROW] * rows) + " ON CONFLICT (dedup_key) DO NOTHING"
 
-_CLAIMABLE = f"""
-SELECT {_COLUMNS} FROM events AS e
-WHERE e.status IN ('received', 'retrying') AND e.next_attempt_at <= ?
-  AND (e.media_id IS NULL OR NOT EXISTS (
-        SELECT 1 FROM events AS p
-        WHERE p.media_id = e.media_id AND p.id < e.id AND p.status NOT IN ('done', 'dead')))
-ORDER BY e.next_attempt_at, e.id LIMIT ?
+_NOT_HELD_BACK = """(e.media_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM events AS p WHERE p.media_id = e.media_id AND p.id < e.id
+        AND p.status IN ('processing', 'retrying')))"""
+_CLAIMABLE_RECEIVED = f"""
+SELECT {_COLUMNS} FROM events AS e WHERE e.status = 'received' AND {_NOT_HELD_BACK}
+ORDER BY e.id LIMIT ?
 """
+_CLAIMABLE_RETRYING = f"""
+SELECT {_COLUMNS} FROM events AS e
+WHERE e.status = 'retrying' AND e.next_attempt_at <= ? AND {_NOT_HELD_BACK}
+ORDER BY e.next_attempt_at LIMIT ?
+"""
+#: Candidates read per event claimed: some are dropped as later events of a claimed media.
+CLAIM_SCAN = 4
 
 
 def _row(row: tuple[Any, ...]) -> EventRecord:
@@ -295,7 +306,20 @@ class SQLiteStore(EventStore):
         return partial(self._claim, limit, now, lease_until)
 
     def _claim(self, limit: int, now: float, lease_until: float) -> list[EventRecord]:
-        rows = [_row(r) for r in self.db.execute(_CLAIMABLE, (now, limit)).fetchall()]
+        scan = limit * CLAIM_SCAN
+        candidates = [_row(r) for r in self.db.execute(_CLAIMABLE_RECEIVED, (scan,))]
+        candidates += [_row(r) for r in self.db.execute(_CLAIMABLE_RETRYING, (now, scan))]
+        candidates.sort(key=lambda rec: rec.id)
+        rows: list[EventRecord] = []
+        taken: set[str] = set()
+        for rec in candidates:
+            if rec.media_id is not None:
+                if rec.media_id in taken:
+                    continue  # a later event of a media claimed just now waits for it
+                taken.add(rec.media_id)
+            rows.append(rec)
+            if len(rows) == limit:
+                break
         if rows:
             marks = ",".join("?" * len(rows))
             self.db.execute(
@@ -398,10 +422,14 @@ class SQLiteStore(EventStore):
         }
 
     def next_due(self) -> float | None:
-        row = self.reader.execute(
-            "SELECT MIN(next_attempt_at) FROM events WHERE status IN ('received', 'retrying')"
+        received = self.reader.execute(
+            "SELECT next_attempt_at FROM events WHERE status = 'received' ORDER BY id LIMIT 1"
         ).fetchone()
-        return None if row is None or row[0] is None else float(row[0])
+        retrying = self.reader.execute(
+            "SELECT MIN(next_attempt_at) FROM events WHERE status = 'retrying'"
+        ).fetchone()
+        due = [float(r[0]) for r in (received, retrying) if r is not None and r[0] is not None]
+        return min(due) if due else None
 
     def get(self, event_id: int) -> EventDetail | None:
         row = self.reader.execute(

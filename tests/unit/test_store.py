@@ -96,6 +96,17 @@ def test_two_connections_write_concurrently(tmp_path: Path) -> None:
     assert a.counts()["received"] == 100
 
 
+def test_a_long_run_of_one_media_holds_back_only_itself(store: SQLiteStore) -> None:
+    now = time.time()
+    store.insert_many([delivery(f"a{i}", media="busy") for i in range(40)] + [delivery("b")])
+    first = store.claim(8, now, now + 30)
+    assert [r.dedup_key for r in first] == ["a0"]  # the rest of "busy" waits for a0
+    second = store.claim(8, now, now + 30)
+    assert [r.dedup_key for r in second] == ["b"]
+    store.complete(first[0].id)
+    assert [r.dedup_key for r in store.claim(8, now, now + 30)] == ["a1"]
+
+
 def test_merged_inserts_keep_each_op_its_own_answer(store: SQLiteStore) -> None:
     """apply_ops runs consecutive inserts as one statement; results must not mix up."""
     (old,) = store.insert_many([delivery("old")])
