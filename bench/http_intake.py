@@ -137,6 +137,27 @@ def paced_run(port: int, bodies: list[bytes], duration: float, server: Proc) -> 
     }
 
 
+def drain(db: Path, timeout: float = 120.0) -> dict[str, Any]:
+    """How far the dispatcher got during the load, and how long it took to finish after.
+
+    The dispatcher stands back while intake keeps the CPU busy (receiver/dispatch/
+    pressure.py), so the intake figure is honest only with these two numbers beside it.
+    """
+    started = time.monotonic()
+    done_at_stop = int(sqlite_scalar(db, "SELECT COUNT(*) FROM events WHERE status = 'done'"))
+    rows = int(sqlite_scalar(db, "SELECT COUNT(*) FROM events"))
+    left = rows - done_at_stop
+    while left and time.monotonic() - started < timeout:
+        time.sleep(0.2)
+        left = int(sqlite_scalar(db, "SELECT COUNT(*) FROM events WHERE status != 'done'"))
+    return {
+        "rows": rows,
+        "done_at_stop": done_at_stop,
+        "left": left,
+        "drain_seconds": round(time.monotonic() - started, 2) if not left else None,
+    }
+
+
 def measure(
     target: Target,
     tmp: Path,
@@ -155,6 +176,8 @@ def measure(
         # Let the dispatcher finish the paced events so that they do not colour the wrk run.
         time.sleep(0.3)
         result["wrk"] = wrk_run(port, wrk_bodies, wrk_seconds, proc)
+        if db is not None and not target.no_dispatcher:
+            result["dispatch"] = drain(db)
         result["peak_rss_mb"] = proc.peak_rss_mb()
         if db is not None:
             rows = int(sqlite_scalar(db, "SELECT COUNT(*) FROM events"))

@@ -102,11 +102,15 @@ def run_vodhook(emu: Emulator, n: int, tmp: Path, synchronous: str) -> dict[str,
     )
     proc = Proc("vodhook-poll", vodhook_command("poll"), env, tmp / "vodhook-poll.log", cwd=tmp)
 
-    def rows() -> int:
+    def rows(exact: bool = False) -> int:
+        """Rows stored so far. While polling, MAX(id): the bodies are unique and nothing is
+        deleted, so it equals COUNT(*) at O(log n) instead of a scan every 5 ms, which took
+        a quarter of a core from the measured process in earlier runs."""
         if not db.exists():
             return 0
+        sql = "SELECT COUNT(*) FROM events" if exact else "SELECT MAX(id) FROM events"
         try:
-            return int(sqlite_scalar(db, "SELECT COUNT(*) FROM events"))
+            return int(sqlite_scalar(db, sql) or 0)
         except Exception:  # the schema may not exist yet
             return 0
 
@@ -134,7 +138,7 @@ def run_vodhook(emu: Emulator, n: int, tmp: Path, synchronous: str) -> dict[str,
                 break
             time.sleep(0.05)
             left = emu.left(VODHOOK_QUEUE)
-        stored = rows()
+        stored = rows(exact=True)
         rss = proc.peak_rss_mb()
     finally:
         proc.stop()

@@ -85,17 +85,26 @@ def section_http(tmp: Path, quick: bool, raw: dict[str, Any]) -> list[Figure]:
             f"at wrk stop, non-200 {c['non_200']}, dup {c['duplicates']}"
             for c in checks
         )
+        drains = [m["dispatch"] for m in mine]
+        drain_note = "; ".join(
+            f"{d['done_at_stop']} of {d['rows']} done at wrk stop, all done "
+            + (f"{d['drain_seconds']} s later" if d["drain_seconds"] is not None
+               else f"not within the timeout ({d['left']} left)")
+            for d in drains
+        )
         fig = Figure(
             "1 HTTP intake", f"events/s stored (wrk -t1 -c32, {wrk_s:g} s)",
             _med([x["wrk"]["rate"] for x in mine]), "events/s", bare_rate,
             "bare Starlette endpoint, req/s", target=">= 0.6",
             notes=f"synchronous={level}; dispatcher running, no handlers "
-                  f"(VODHOOK_DISABLE_HANDLERS=log); ratio = median of {rounds} interleaved "
+                  f"(VODHOOK_DISABLE_HANDLERS=log), standing back while intake keeps the CPU "
+                  f"busy: {drain_note}; ratio = median of {rounds} interleaved "
                   f"round(s) "
                   f"{[round(x, 3) for x in ratios]}; verified: {check_note}; "
                   f"max other load {foreign} cores",
             extra={"ratio_rounds": ratios, "synchronous": level,
-                   "checks_ok": all(c["ok"] for c in checks)},
+                   "checks_ok": all(c["ok"] for c in checks),
+                   "drained": all(d["drain_seconds"] is not None for d in drains)},
         )
         fig.extra["ratio_override"] = _med(ratios)
         figures.append(fig)
@@ -276,6 +285,8 @@ def met(f: Figure) -> str:
     r = ratio_of(f)
     if f.extra.get("never_above_cap") is False:
         return "no"  # the ratio may be fine, but a cap was exceeded in some 1 s window
+    if f.extra.get("checks_ok") is False or f.extra.get("drained") is False:
+        return "no"  # fast, but an acknowledged event is missing or was never processed
     if f.target.startswith(">=") and r is not None:
         return "yes" if r >= float(f.target.split()[1]) else "no"
     if f.target.startswith("<") and f.value is not None:
