@@ -10,7 +10,6 @@ import os
 import platform
 import random
 import resource
-import shutil
 import socket
 import sqlite3
 import statistics
@@ -27,33 +26,6 @@ BENCH = REPO / "bench"
 RESULTS = BENCH / "results"
 AUTH_KEY = "BenchKey0123456789abcdef"
 HOST = "127.0.0.1"
-
-
-# -- CPU placement ---------------------------------------------------------------------------
-# The measured process (a server, a poller, the raw SDK loop) gets one core and the load
-# (wrk, the paced client, the emulators, this script) the other, for the figure and its
-# baseline alike. Left to the scheduler, the two shared cores now and then, and ratios of
-# the same build moved by up to 0.2 between rounds; the MNS poller's two threads also
-# passed the GIL between cores (pinned, its CPU per message fell by about a sixth).
-SERVER_CPU = 0
-LOAD_CPU = 1
-
-
-def can_pin() -> bool:
-    """Off with BENCH_NO_PIN=1, to compare with the scheduler's own placement."""
-    if os.environ.get("BENCH_NO_PIN"):
-        return False
-    return shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
-
-
-def pinned(cmd: Sequence[str], cpu: int) -> list[str]:
-    """`cmd` run on one CPU (all its threads), when this machine allows it."""
-    return ["taskset", "-c", str(cpu), *cmd] if can_pin() else list(cmd)
-
-
-def pin_this_process(cpu: int) -> None:
-    if can_pin():
-        os.sched_setaffinity(0, {cpu})
 
 
 def free_port() -> int:
@@ -95,8 +67,7 @@ def http_status(port: int, path: str, timeout: float = 1.0) -> int | None:
 
 @dataclass
 class Proc:
-    """A measured child process (on SERVER_CPU) with its output in a log file; stopped with
-    SIGTERM, then SIGKILL."""
+    """A child process with its output in a log file; stopped with SIGTERM, then SIGKILL."""
 
     name: str
     cmd: Sequence[str]
@@ -111,8 +82,7 @@ class Proc:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
-            pinned(self.cmd, SERVER_CPU),
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd,
+            list(self.cmd), env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd
         )
         log.close()
         return self
@@ -254,12 +224,6 @@ def machine_info() -> dict[str, Any]:
         "cpu_model": model,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "placement": (
-            f"measured processes on CPU {SERVER_CPU}, load generators, emulators and this "
-            f"script on CPU {LOAD_CPU} (taskset)"
-            if can_pin()
-            else "left to the scheduler (taskset missing or a single core)"
-        ),
     }
 
 

@@ -15,13 +15,11 @@ from typing import Any
 
 from bench.common import (
     BENCH,
-    SERVER_CPU,
     CpuWindow,
     Proc,
     base_env,
     file_upload_bodies,
     free_port,
-    pinned,
     sqlite_scalar,
     vodhook_command,
     vodhook_env,
@@ -57,11 +55,8 @@ def done_count(db: Path) -> int:
 def run_baseline(db: Path, n: int, synchronous: str) -> dict[str, Any]:
     with CpuWindow() as cpu:
         out = subprocess.run(
-            pinned(
-                [sys.executable, str(BENCH / "dispatch_baseline.py"), str(db), synchronous,
-                 str(n), str(WORKERS)],
-                SERVER_CPU,
-            ),
+            [sys.executable, str(BENCH / "dispatch_baseline.py"), str(db), synchronous, str(n),
+             str(WORKERS)],
             env=base_env(), capture_output=True, text=True, timeout=180, check=False,
         )
     if out.returncode != 0:

@@ -18,13 +18,11 @@ from typing import Any
 from bench.common import (
     AUTH_KEY,
     BENCH,
-    LOAD_CPU,
     CpuWindow,
     Proc,
     base_env,
     free_port,
     percentile,
-    pinned,
     sqlite_scalar,
     vod_signature,
     vodhook_command,
@@ -90,10 +88,10 @@ def signed_headers(port: int) -> tuple[str, str]:
 def wrk_run(port: int, bodies_file: Path, duration: float, server: Proc) -> dict[str, Any]:
     ts, sig = signed_headers(port)
     env = dict(os.environ, BENCH_BODIES=str(bodies_file), BENCH_TS=ts, BENCH_SIG=sig)
-    cmd = pinned([
+    cmd = [
         "wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{duration:g}s", "--latency", "--timeout", "10s",
         "-s", str(BENCH / "wrk_callback.lua"), f"http://127.0.0.1:{port}/callback",
-    ], LOAD_CPU)
+    ]
     cpu_before = server.cpu_seconds() or 0.0
     with CpuWindow(server) as cpu:
         out = subprocess.run(cmd, env=env, capture_output=True, text=True,

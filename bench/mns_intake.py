@@ -15,13 +15,10 @@ from typing import Any
 
 from bench.common import (
     BENCH,
-    LOAD_CPU,
-    SERVER_CPU,
     CpuWindow,
     Proc,
     base_env,
     file_upload_bodies,
-    pinned,
     sqlite_scalar,
     vodhook_command,
     vodhook_env,
@@ -35,8 +32,7 @@ class Emulator:
     def __init__(self, tmp: Path) -> None:
         self.log = open(tmp / "mns-emulator.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            pinned([sys.executable, str(BENCH / "mns_emu.py"), RAW_QUEUE, VODHOOK_QUEUE],
-                   LOAD_CPU),
+            [sys.executable, str(BENCH / "mns_emu.py"), RAW_QUEUE, VODHOOK_QUEUE],
             env=base_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
             text=True,
         )
@@ -79,8 +75,7 @@ class Emulator:
 def run_raw(emu: Emulator, n: int) -> dict[str, Any]:
     with CpuWindow() as cpu:
         out = subprocess.run(
-            pinned([sys.executable, str(BENCH / "mns_raw.py"), emu.endpoint, RAW_QUEUE, str(n)],
-                   SERVER_CPU),
+            [sys.executable, str(BENCH / "mns_raw.py"), emu.endpoint, RAW_QUEUE, str(n)],
             env=base_env(), capture_output=True, text=True, timeout=180, check=False,
         )
     if out.returncode != 0:

@@ -19,7 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import LOAD_CPU, RESULTS, file_upload_bodies, pin_this_process
+from bench.common import RESULTS, file_upload_bodies
 from bench.http_intake import Target, start_server, wrk_run
 
 
@@ -49,7 +49,6 @@ def main() -> None:
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 8.0
     if shutil.which("py-spy") is None:
         sys.exit("py-spy not found: pip install py-spy")
-    pin_this_process(LOAD_CPU)
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install -y wrk")
     RESULTS.mkdir(parents=True, exist_ok=True)

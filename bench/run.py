@@ -23,14 +23,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (
-    LOAD_CPU,
-    RESULTS,
-    Figure,
-    file_upload_bodies,
-    machine_info,
-    pin_this_process,
-)
+from bench.common import RESULTS, Figure, file_upload_bodies, machine_info
 
 SECTIONS = ("http", "mns", "dispatch", "vod", "cold")
 NOISY = 0.25  # cores used by other processes above which a figure is flagged
@@ -309,7 +302,6 @@ def markdown(info: dict[str, Any], figures: list[Figure], started: str, seconds:
         f"- date: {started} (UTC), took {seconds:.0f} s{' (--quick)' if quick else ''}",
         f"- machine: {info['nproc']} cores, {info['cpu_model']}, Python {info['python']}, "
         f"{info['platform']}",
-        f"- placement: {info['placement']}",
         "- command: `python bench/run.py" + (" --quick`" if quick else "`"),
         "- every ratio is figure / baseline measured in this same run; for latencies and "
         "start-up time lower is better, so a ratio above 1 means slower than the baseline",
@@ -342,7 +334,6 @@ def main() -> int:
                         help=f"comma-separated sections: {','.join(SECTIONS)}")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
-    pin_this_process(LOAD_CPU)  # the paced client and the polling run beside the load
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(only) - set(SECTIONS)
     if unknown:

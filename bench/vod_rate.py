@@ -18,12 +18,10 @@ from typing import Any
 
 from bench.common import (
     BENCH,
-    LOAD_CPU,
     CpuWindow,
     Proc,
     base_env,
     free_port,
-    pinned,
     sqlite_scalar,
     vodhook_command,
     vodhook_env,
@@ -58,8 +56,7 @@ def measure(tmp: Path, quick: bool) -> dict[str, Any]:
     ids_file.write_text("\n".join(video_ids) + "\n")
     log = open(tmp / "vod-emulator.log", "ab")  # noqa: SIM115
     emu = subprocess.Popen(
-        pinned([sys.executable, str(BENCH / "vod_emu.py"), str(LATENCY), str(ids_file)],
-               LOAD_CPU),
+        [sys.executable, str(BENCH / "vod_emu.py"), str(LATENCY), str(ids_file)],
         env=base_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
     )
     try:
