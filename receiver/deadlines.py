@@ -13,7 +13,8 @@ class Deadlines:
     the whole intake path. Here a task costs two dict operations; a sweep every `tick`
     seconds, armed only while tasks are registered, cancels the overdue ones. So a task
     times out between `timeout` and `timeout + tick` seconds after it began.
-    Used for request bodies (sources/http.py) and handler calls (dispatch/dispatcher.py).
+    Used for handler calls (dispatch/dispatcher.py); request bodies are timed by the HTTP
+    protocol instead (sources/http_protocol.py).
     """
 
     def __init__(self, timeout: float, tick: float = 0.25) -> None:
