@@ -10,7 +10,8 @@ import functools
 import hashlib
 from datetime import UTC, datetime
 
-from receiver.events import EventParseError, dedup_key, parse_event_bytes
+from receiver.events import EventParseError, VodEvent, dedup_key, parse_event_bytes
+from receiver.events.dedup import Keyed
 from receiver.events.shapes import read_fast
 from receiver.store import Delivery
 
@@ -35,15 +36,7 @@ def to_delivery(body: bytes, source: str, received_at: float) -> Delivery:
     """
     fast = read_fast(body)
     if fast is not None:
-        return Delivery(
-            body=body,
-            source=source,
-            dedup_key=dedup_key(fast),
-            event_type=fast.event_type,
-            media_id=fast.media_id,
-            event_time=_utc_text(fast.event_time),
-            received_at=received_at,
-        )
+        return _keyed(body, source, received_at, fast, None)
     try:
         event, _ = parse_event_bytes(body)
     except EventParseError as exc:
@@ -58,13 +51,20 @@ def to_delivery(body: bytes, source: str, received_at: float) -> Delivery:
             received_at=received_at,
             problem=f"invalid body: {exc.reason}",
         )
+    return _keyed(body, source, received_at, event, event)
+
+
+def _keyed(
+    body: bytes, source: str, received_at: float, keyed: Keyed, event: VodEvent | None
+) -> Delivery:
+    """The same fields whether they were read by the fast path or by pydantic."""
     return Delivery(
         body=body,
         source=source,
-        dedup_key=dedup_key(event),
-        event_type=event.event_type,
-        media_id=event.media_id,
-        event_time=_utc_text(event.event_time),
+        dedup_key=dedup_key(keyed),
+        event_type=keyed.event_type,
+        media_id=keyed.media_id,
+        event_time=_utc_text(keyed.event_time),
         received_at=received_at,
         event=event,
     )
