@@ -116,6 +116,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.open_requests.count -= self._open
         self._open = 0
+        sweeper = _SWEEPERS.get(self.loop)  # type: ignore[arg-type]
+        if sweeper is not None:
+            sweeper.connections.discard(self)
         super().connection_lost(exc)
 
     def on_headers_complete(self) -> None:
