@@ -62,7 +62,9 @@ CREATE TABLE IF NOT EXISTS events (
 -- The claim walks received rows in id order and due retrying rows by time; an event is
 -- held back while an older event of its media is processing or retrying (events_busy_media),
 -- and within one claim only the oldest event of a media is taken, which covers older
--- received events of the same media: they come first in the walk.
+-- received events of the same media: they come first in the walk. One case is not
+-- ordered: an older event replayed (requeued) while a newer event of its media is
+-- retrying; as before, a replayed event is not ordered against a newer processing one.
 DROP INDEX IF EXISTS events_queued;
 DROP INDEX IF EXISTS events_queue_order;
 DROP INDEX IF EXISTS events_due;
