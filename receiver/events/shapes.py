@@ -31,7 +31,7 @@ from pydantic.functional_validators import BeforeValidator, PlainValidator
 from receiver.events import fields, models
 from receiver.events.fields import MAX_JSON_DEPTH, EventStatus, normalize_status, scalar_text
 
-__all__ = ["FAST_TYPES", "FastEvent", "read_fast"]
+__all__ = ["FAST_TYPES", "FastEvent", "decode_object", "fast_event", "read_fast"]
 
 _REJECT: Final = object()
 Reader = Callable[[Any], Any]  # raw value -> the value the model would hold, or _REJECT
@@ -193,16 +193,26 @@ class FastEvent:
 _BOM: Final = b"\xef\xbb\xbf"
 
 
-def read_fast(body: bytes) -> FastEvent | None:
-    """The body as a FastEvent when pydantic would surely accept it; None means "type it"."""
+def decode_object(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object when it is a plain one; None leaves the odd cases (BOM,
+    deep nesting, bad JSON, not an object) to parse_event_bytes and its error messages."""
     if body[:3] == _BOM or body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH:
         return None
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    if type(data) is not dict:
-        return None
+    return data if type(data) is dict else None
+
+
+def read_fast(body: bytes) -> FastEvent | None:
+    """The body as a FastEvent when pydantic would surely accept it; None means "type it"."""
+    data = decode_object(body)
+    return None if data is None else fast_event(data)
+
+
+def fast_event(data: dict[str, Any]) -> FastEvent | None:
+    """A decoded body as a FastEvent when pydantic would surely accept it, else None."""
     event_type = data.get("EventType")
     if type(event_type) is not str:
         return None

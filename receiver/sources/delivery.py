@@ -10,21 +10,25 @@ import functools
 import hashlib
 from datetime import UTC, datetime
 
-from receiver.events import EventParseError, VodEvent, dedup_key, parse_event_bytes
+from receiver.events import (
+    EventParseError,
+    VodEvent,
+    dedup_key,
+    parse_event,
+    parse_event_bytes,
+)
 from receiver.events.dedup import Keyed
-from receiver.events.shapes import read_fast
+from receiver.events.shapes import decode_object, fast_event
 from receiver.store import Delivery
 
 INVALID_TYPE = "(invalid)"
 
 
-def _utc_text(when: datetime | None) -> str | None:
-    return None if when is None else _iso_utc(when)
-
-
 @functools.lru_cache(maxsize=1024)
-def _iso_utc(when: datetime) -> str:
+def _utc_text(when: datetime | None) -> str | None:
     """Cached: the events of a burst share a few EventTimes."""
+    if when is None:
+        return None
     return (when if when.tzinfo is UTC else when.astimezone(UTC)).isoformat()
 
 
@@ -34,11 +38,13 @@ def to_delivery(body: bytes, source: str, received_at: float) -> Delivery:
     A body of a shape pydantic surely accepts is keyed from its dict (events/shapes.py) and
     typed by the dispatcher later; the delivery then carries no typed event.
     """
-    fast = read_fast(body)
-    if fast is not None:
-        return _keyed(body, source, received_at, fast, None)
+    data = decode_object(body)  # decoded once, for both paths
+    if data is not None:
+        fast = fast_event(data)
+        if fast is not None:
+            return _keyed(body, source, received_at, fast, None)
     try:
-        event, _ = parse_event_bytes(body)
+        event = parse_event(data) if data is not None else parse_event_bytes(body)[0]
     except EventParseError as exc:
         digest = hashlib.sha256(body).hexdigest()[:32]
         return Delivery(
