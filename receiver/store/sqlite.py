@@ -255,12 +255,13 @@ class SQLiteStore(EventStore):
         """One INSERT for many rows, instead of a statement (and a GIL release) per row.
 
         Measured: a statement per row made inserts the largest cost of the MNS path, where
-        every release of the GIL handed it to the poller thread (bench/, issue 5). New rows
-        take the ids after the current maximum, in order; when some keys already existed
-        (or repeat within the chunk) each row's id is looked up instead.
+        every release of the GIL handed it to the poller thread (bench/, issue 5). SQLite
+        gives each new row of a table without AUTOINCREMENT the id after the current
+        maximum, so the rows one statement inserts have consecutive ids ending at
+        lastrowid. When some keys already existed (or repeat within the chunk), each row's
+        id is looked up and compared with that range.
         """
         db = self.db
-        before = db.execute("SELECT MAX(id) FROM events").fetchone()[0] or 0
         params: list[Any] = []
         for d in ds:
             at = d.received_at
@@ -278,17 +279,19 @@ class SQLiteStore(EventStore):
                 at,
             )
         cur = db.execute(_insert_sql(len(ds)), params)
-        n = len(ds)
-        if cur.rowcount == n and cur.lastrowid == before + n:
-            stored = [Stored(before + 1 + i, False) for i in range(n)]
+        n, inserted, last = len(ds), cur.rowcount, cur.lastrowid or 0
+        if inserted == n:
+            stored = [Stored(last - n + 1 + i, False) for i in range(n)]
         else:
+            # The inserted rows' ids; none when every row was a duplicate.
+            new_ids = range(last - inserted + 1, last + 1) if inserted > 0 else range(0)
             stored = []
             first: set[str] = set()
             for d in ds:
                 row = db.execute(
                     "SELECT id FROM events WHERE dedup_key = ?", (d.dedup_key,)
                 ).fetchone()
-                new = row[0] > before and d.dedup_key not in first
+                new = row[0] in new_ids and d.dedup_key not in first
                 first.add(d.dedup_key)
                 stored.append(Stored(int(row[0]), not new))
         errors = [
