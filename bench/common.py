@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -63,6 +63,19 @@ def http_status(port: int, path: str, timeout: float = 1.0) -> int | None:
             return int(data.split(b" ", 2)[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class HasCpu(Protocol):
+    def cpu_seconds(self) -> float | None: ...
 
 
 @dataclass
@@ -119,11 +132,7 @@ class Proc:
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time of the child so far."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return None
+        return process_cpu_seconds(self.pid)
 
     def stop(self, timeout: float = 20.0) -> int | None:
         if self.proc is None:
@@ -289,7 +298,7 @@ class CpuWindow:
     ratios from interleaved rounds hold up better.
     """
 
-    def __init__(self, *procs: Proc) -> None:
+    def __init__(self, *procs: HasCpu) -> None:
         self.procs = procs
         self.wall = 0.0
         self.foreign_cores = 0.0

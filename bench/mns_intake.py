@@ -19,6 +19,7 @@ from bench.common import (
     Proc,
     base_env,
     file_upload_bodies,
+    process_cpu_seconds,
     sqlite_scalar,
     vodhook_command,
     vodhook_env,
@@ -41,6 +42,10 @@ class Emulator:
         if not self.endpoint.startswith("http://127.0.0.1:"):
             self.stop()
             raise RuntimeError(f"MNS emulator did not start (got {self.endpoint!r})")
+
+    def cpu_seconds(self) -> float | None:
+        """The emulator's CPU is the bench's own load, not other load."""
+        return process_cpu_seconds(self.proc.pid)
 
     def queue(self, name: str) -> Any:
         from mns.account import Account
@@ -73,7 +78,7 @@ class Emulator:
 
 
 def run_raw(emu: Emulator, n: int) -> dict[str, Any]:
-    with CpuWindow() as cpu:
+    with CpuWindow(emu) as cpu:
         out = subprocess.run(
             [sys.executable, str(BENCH / "mns_raw.py"), emu.endpoint, RAW_QUEUE, str(n)],
             env=base_env(), capture_output=True, text=True, timeout=180, check=False,
@@ -118,17 +123,18 @@ def run_vodhook(emu: Emulator, n: int, tmp: Path, synchronous: str) -> dict[str,
     try:
         c0 = 0
         t_first = t_end = 0.0
+        cpu_first = cpu_end = 0.0
         deadline = time.perf_counter() + 120
-        with CpuWindow(proc) as cpu:
+        with CpuWindow(proc, emu) as cpu:
             while time.perf_counter() < deadline:
                 if not proc.alive():
                     raise RuntimeError(f"vodhook poll exited:\n{proc.tail()}")
                 count = rows()
                 now = time.perf_counter()
                 if count and not c0:
-                    c0, t_first = count, now
+                    c0, t_first, cpu_first = count, now, proc.cpu_seconds() or 0.0
                 if count >= n:
-                    t_end = now
+                    t_end, cpu_end = now, proc.cpu_seconds() or 0.0
                     break
                 time.sleep(0.005)
         # Deletes follow the commit; give the last batch's delete a moment.
@@ -149,6 +155,8 @@ def run_vodhook(emu: Emulator, n: int, tmp: Path, synchronous: str) -> dict[str,
         "counted": n - c0,
         "seconds": seconds,
         "rate": (n - c0) / seconds if t_end and seconds > 0 else 0.0,
+        # The whole process (receive, delete, store threads), over the same window.
+        "cpu_us_per_message": (cpu_end - cpu_first) / (n - c0) * 1e6 if t_end else None,
         "left_in_queue": left,
         "peak_rss_mb": rss,
         "foreign_cores": round(cpu.foreign_cores, 2),

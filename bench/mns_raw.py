@@ -25,6 +25,7 @@ def main() -> None:
     got = 0
     first_batch = 0
     t_first = t_last = 0.0
+    cpu_first = cpu_last = 0.0
     deadline = time.monotonic() + 120
     while got < n and time.monotonic() < deadline:
         try:
@@ -36,13 +37,17 @@ def main() -> None:
         if not first_batch:
             first_batch = len(messages)
             t_first = time.perf_counter()
+            cpu_first = time.process_time()
         queue.batch_delete_message([m.receipt_handle for m in messages])
         got += len(messages)
         t_last = time.perf_counter()
+        cpu_last = time.process_time()
     counted = got - first_batch
     seconds = t_last - t_first
     print(json.dumps({"messages": got, "counted": counted, "seconds": seconds,
-                      "rate": counted / seconds if seconds > 0 else 0.0}))
+                      "rate": counted / seconds if seconds > 0 else 0.0,
+                      "cpu_us_per_message": (cpu_last - cpu_first) / counted * 1e6
+                      if counted else None}))
 
 
 if __name__ == "__main__":

@@ -162,25 +162,54 @@ def section_http(tmp: Path, quick: bool, raw: dict[str, Any]) -> list[Figure]:
 
 
 def section_mns(tmp: Path, quick: bool, raw: dict[str, Any]) -> list[Figure]:
+    """Rounds interleave the levels; each round measures raw then vodhook on one emulator.
+
+    One round's ratio swung from 0.44 to 0.89 for the same build (the raw loop alone from
+    4.7k to 10.2k msg/s on one emulator), so the figure is the median of several rounds.
+    """
     from bench import mns_intake
 
     n = 2000 if quick else 6000
+    rounds = 1 if quick else 5
+    levels = ("FULL",) if quick else ("FULL", "NORMAL")
+    runs: dict[str, list[dict[str, Any]]] = {level: [] for level in levels}
+    for i in range(rounds):
+        for level in levels:
+            log(f"mns round {i + 1}/{rounds}: {n} messages, raw SDK loop vs `vodhook poll` "
+                f"(synchronous={level})")
+            res = mns_intake.measure(tmp, n, level)
+            runs[level].append(res)
+            v, b = res["vodhook"], res["raw"]
+            log(f"  raw {b['rate']:.0f}/s, vodhook {v['rate']:.0f}/s, stored {v['stored']}, "
+                f"left in queue {v['left_in_queue']}")
+    raw["mns"] = runs
     figures: list[Figure] = []
-    raw["mns"] = {}
-    for level in ("FULL",) if quick else ("FULL", "NORMAL"):
-        log(f"mns: {n} messages, raw SDK loop vs `vodhook poll` (synchronous={level})")
-        res = mns_intake.measure(tmp, n, level)
-        raw["mns"][level] = res
-        v, b = res["vodhook"], res["raw"]
-        log(f"  raw {b['rate']:.0f}/s, vodhook {v['rate']:.0f}/s, stored {v['stored']}, "
-            f"left in queue {v['left_in_queue']}")
-        figures.append(Figure(
+    for level in levels:
+        mine = [r["vodhook"] for r in runs[level]]
+        base = [r["raw"] for r in runs[level]]
+        ratios = [m["rate"] / b["rate"] if b["rate"] else 0.0
+                  for m, b in zip(mine, base, strict=True)]
+        complete = all(m["stored"] == n and m["left_in_queue"] == 0 for m in mine)
+        foreign = max(max(m["foreign_cores"], b["foreign_cores"]) for m, b in zip(mine, base,
+                                                                                   strict=True))
+        fig = Figure(
             "2 MNS intake", f"messages/s stored via MnsSource ({n} messages, 1 poller)",
-            v["rate"], "msg/s", b["rate"], "raw SDK batch receive(16) + batch delete",
-            target=">= 0.8",
-            notes=f"synchronous={level}; stored {v['stored']}/{n}, left in queue "
-                  f"{v['left_in_queue']} (raw left {b['left_in_queue']}); other load "
-                  f"{max(v['foreign_cores'], b['foreign_cores'])} cores",
+            _med([m["rate"] for m in mine]), "msg/s", _med([b["rate"] for b in base]),
+            "raw SDK batch receive(16) + batch delete", target=">= 0.8",
+            notes=f"synchronous={level}; ratio = median of {rounds} round(s) "
+                  f"{[round(x, 3) for x in ratios]}; every round stored {n}/{n} and left "
+                  f"0 in the queue: {complete}; other load up to {foreign} cores",
+            extra={"synchronous": level, "ratio_rounds": ratios, "checks_ok": complete},
+        )
+        fig.extra["ratio_override"] = _med(ratios)
+        figures.append(fig)
+        figures.append(Figure(
+            "2 MNS intake", "CPU per stored message",
+            _med([m["cpu_us_per_message"] or 0.0 for m in mine]), "µs",
+            _med([b["cpu_us_per_message"] or 0.0 for b in base]),
+            "raw SDK loop, per message", higher_is_better=False,
+            notes=f"synchronous={level}; the whole vodhook process (receive, delete and "
+                  "store threads) against the raw loop's process, over the measured window",
             extra={"synchronous": level},
         ))
     return figures
