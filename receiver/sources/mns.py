@@ -199,8 +199,8 @@ class MnsSource:
         """Long-poll and hand each batch to the loop; its delete is the other thread's job.
 
         Receiving and deleting on two connections lets one batch's delete round trip, and
-        its commit, overlap the next receive (bench/: in series they cost a quarter of the
-        raw SDK loop's speed). A full handoff queue holds the receiver back.
+        its commit, overlap the next receive (bench/: 0.66 -> 0.74 of the raw SDK loop's
+        speed, medians of 6 rounds). A full handoff queue holds the receiver back.
         """
         log = self.log.bind(poller=index)
         mns_queue = self._account()
