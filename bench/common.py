@@ -66,12 +66,41 @@ def http_status(port: int, path: str, timeout: float = 1.0) -> int | None:
 
 
 def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux /proc)."""
+    """User + system CPU time so far of a process and all its descendants (Linux /proc).
+
+    Descendants count: `vodhook poll` does its MNS calls in worker processes, whose CPU is
+    part of what the figure costs. Reaped children are in the parent's cutime/cstime.
+    """
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
     except (OSError, IndexError, ValueError):
         return None
+    total = ticks / os.sysconf("SC_CLK_TCK")
+    for child in _children(pid):
+        total += process_cpu_seconds(child) or 0.0
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(x) for x in task.read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                own = int(line.split()[1]) / 1024
+                return own + sum(_peak_rss_mb(c) or 0.0 for c in _children(pid))
+    except OSError:
+        return None
+    return None
 
 
 class HasCpu(Protocol):
@@ -121,17 +150,14 @@ class Proc:
         raise RuntimeError(f"{self.name} not ready within {timeout} s:\n{self.tail()}")
 
     def peak_rss_mb(self) -> float | None:
-        """VmHWM of the child (peak resident set), in MiB."""
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            return None
-        return None
+        """VmHWM (peak resident set) of the child plus those of its live descendants, MiB.
+
+        A sum of peaks: an upper bound when there are descendants (MNS worker processes).
+        """
+        return _peak_rss_mb(self.pid)
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the child so far."""
+        """User + system CPU time of the child and its descendants so far."""
         return process_cpu_seconds(self.pid)
 
     def stop(self, timeout: float = 20.0) -> int | None:

@@ -155,7 +155,7 @@ def run_vodhook(emu: Emulator, n: int, tmp: Path, synchronous: str) -> dict[str,
         "counted": n - c0,
         "seconds": seconds,
         "rate": (n - c0) / seconds if t_end and seconds > 0 else 0.0,
-        # The whole process (receive, delete, store threads), over the same window.
+        # The whole process tree (the service and its MNS worker), over the same window.
         "cpu_us_per_message": (cpu_end - cpu_first) / (n - c0) * 1e6 if t_end else None,
         "left_in_queue": left,
         "peak_rss_mb": rss,

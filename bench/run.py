@@ -208,8 +208,8 @@ def section_mns(tmp: Path, quick: bool, raw: dict[str, Any]) -> list[Figure]:
             _med([m["cpu_us_per_message"] or 0.0 for m in mine]), "µs",
             _med([b["cpu_us_per_message"] or 0.0 for b in base]),
             "raw SDK loop, per message", higher_is_better=False,
-            notes=f"synchronous={level}; the whole vodhook process (receive, delete and "
-                  "store threads) against the raw loop's process, over the measured window",
+            notes=f"synchronous={level}; the vodhook process and its MNS worker process "
+                  "together against the raw loop's process, over the measured window",
             extra={"synchronous": level},
         ))
     return figures

@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     # --- MNS source -------------------------------------------------------------------------
     mns_endpoint: str | None = Field(None, description="MNS endpoint, e.g. http://1234.mns...")
     mns_queue: str | None = Field(None, description="MNS queue VOD writes events into.")
-    mns_pollers: int = Field(1, ge=1, description="Poller threads (one SDK Account each).")
+    mns_pollers: int = Field(1, ge=1, description="Poller worker processes (one SDK Account each).")
     mns_wait_seconds: int = Field(
         10, ge=1, le=30, description="Long-poll wait per receive call (1-30 s)."
     )

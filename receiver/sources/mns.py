@@ -1,13 +1,14 @@
 """The MNS source: long-poll VOD's event queue and feed the same intake as HTTP.
 
-The unmodified aliyun-mns-sdk is synchronous and not thread-safe, so each poller is two
-threads, each with its own Account (own TCP connection): one receives and hands each batch
-to the event loop's group commit, the other deletes exactly the messages whose events are
-committed.
+Each poller is a worker process (sources/mns_worker.py) that makes every call to the
+unmodified aliyun-mns-sdk, and a task here that types and stores what it receives and
+tells it which messages to delete. Why a process: bench/ and the worker's docstring.
 What happens to each message:
 - stored (new or duplicate)     -> batch-deleted;
 - undecodable / untypeable      -> stored dead with its reason, then deleted;
 - the store failed              -> made visible again after a short delay, not deleted.
+A worker that dies is started again with backoff; the messages it held come back after
+their visibility timeout and are recognised as duplicates.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import threading
+import contextlib
+import struct
+import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass
-from queue import Queue
 from typing import Any
 
-from mns.account import Account
-from mns.mns_exception import MNSClientNetworkException, MNSExceptionBase, MNSServerException
+import orjson
 
 from receiver.backoff import retry_delay
 from receiver.logs import SCRUBBER, get_logger
@@ -34,22 +33,13 @@ from receiver.settings import Settings
 from receiver.sources.delivery import INVALID_TYPE, to_delivery
 from receiver.store import Delivery, GroupCommit, Stored
 
-# MNS answers an empty long poll with MessageNotExist. Above its long-poll cap it answers
-# at once; an "empty" answer much faster than the wait is treated as a fault to back off from.
-INSTANT_EMPTY_FRACTION = 0.5
-RELEASE_VISIBILITY = 2  # seconds until an unstored message is offered again
 STORE_TIMEOUT = 30.0
-# Batches a poller has received but not yet deleted. Two keep the delete thread busy while
-# the receiver fetches the next batch; more only holds messages invisible for longer.
+# Batches a worker has received but not yet been answered for. Two let one batch's
+# commit and delete overlap the next receive; more only hold messages invisible longer.
 PIPELINE_DEPTH = 2
-# Configuration errors: retrying soon will not help, so they back off to the cap at once.
-FATAL_CODES = {
-    "QueueNotExist",
-    "AccessDenied",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "Forbidden",
-}
+# A worker that ran this long before it died starts again without the backoff it built up.
+STEADY_SECONDS = 60.0
+WORKER_COMMAND = (sys.executable, "-m", "receiver.sources.mns_worker")
 
 
 def decode_body(raw: str | bytes) -> tuple[bytes, str | None]:
@@ -68,23 +58,21 @@ def decode_body(raw: str | bytes) -> tuple[bytes, str | None]:
         return data, "body is neither JSON nor base64-encoded JSON"
 
 
-def classify(exc: BaseException) -> str:
-    """A short, secret-free kind for metrics and logs."""
-    if isinstance(exc, MNSServerException):
-        return str(exc.type)
-    if isinstance(exc, MNSClientNetworkException):
-        return "network"
-    if isinstance(exc, MNSExceptionBase):
-        return str(exc.type)
-    return type(exc).__name__
+def write_frame(pipe: asyncio.StreamWriter | None, frame: Any) -> bool:
+    """One frame to a worker; False when the worker is gone (it then needs no answer)."""
+    if pipe is None or pipe.is_closing():
+        return False
+    data = orjson.dumps(frame)
+    pipe.write(struct.pack("!i", len(data)) + data)  # multiprocessing.connection framing
+    return True
 
 
-@dataclass
-class _Batch:
-    """Messages received and handed to the event loop, not yet deleted."""
-
-    messages: list[Any]
-    future: Future[tuple[list[Delivery], list[Stored | Exception]]]
+async def read_frame(pipe: asyncio.StreamReader) -> Any:
+    """One frame from a worker; asyncio.IncompleteReadError at its end."""
+    (size,) = struct.unpack("!i", await pipe.readexactly(4))
+    if size == -1:  # frames above 2 GiB: never sent, but part of the framing
+        (size,) = struct.unpack("!Q", await pipe.readexactly(8))
+    return orjson.loads(await pipe.readexactly(size))
 
 
 class MnsSource:
@@ -119,11 +107,11 @@ class MnsSource:
         self.error_backoff = error_backoff
         self.error_backoff_cap = error_backoff_cap
         self.log = get_logger(component="mns", queue=queue)
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        self._stopped: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._workers: dict[int, asyncio.subprocess.Process] = {}
         self._in_flight = 0
-        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, service: Any) -> MnsSource:
@@ -150,221 +138,200 @@ class MnsSource:
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop.clear()
-        for index in range(self.pollers):
-            handoff: Queue[_Batch | None] = Queue(maxsize=PIPELINE_DEPTH)
-            for target, name in (
-                (self._receive_forever, f"vodhook-mns-{index}"),
-                (self._delete_forever, f"vodhook-mns-{index}-delete"),
-            ):
-                thread = threading.Thread(
-                    target=target, args=(index, handoff), name=name, daemon=True
-                )
-                thread.start()
-                self._threads.append(thread)
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._poller(index), name=f"vodhook-mns-{index}")
+            for index in range(self.pollers)
+        ]
         self.log.info("mns_started", pollers=self.pollers, wait_seconds=self.wait_seconds)
 
     async def stop(self) -> None:
-        """Stop receiving; a poller finishes its current long poll and stores what it got.
+        """Stop receiving; a worker finishes its current long poll and stores what it got.
 
-        The event loop must keep running meanwhile: the pollers commit through it.
+        The event loop must keep running meanwhile: the workers' batches commit through it.
         """
-        self._stop.set()
-        await asyncio.to_thread(self._join)
+        self._stopping = True
+        if self._stopped is not None:
+            self._stopped.set()
+        for proc in self._workers.values():
+            write_frame(proc.stdin, ["stop"])
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=self.wait_seconds + STORE_TIMEOUT + 5)
+            for proc in list(self._workers.values()):
+                if proc.returncode is None:
+                    proc.kill()
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         self.log.info("mns_stopped")
-
-    def _join(self) -> None:
-        # Receivers were started first: each ends its deleter's queue when it stops.
-        for thread in self._threads:
-            thread.join(self.wait_seconds + STORE_TIMEOUT + 5)
 
     @property
     def alive(self) -> bool:
-        return bool(self._threads) and all(t.is_alive() for t in self._threads)
-
-    # -- one poller: a receive thread and a delete thread ------------------------------------
-    def _account(self) -> Any:
-        account = Account(
-            self.endpoint, self.access_key_id, self.access_key_secret, self.security_token
+        return (
+            bool(self._tasks)
+            and not any(task.done() for task in self._tasks)
+            and len(self._workers) == self.pollers
+            and all(proc.returncode is None for proc in self._workers.values())
         )
-        # A socket timeout below the long-poll wait would abandon polls the server still
-        # serves, and the messages it hands to the dead socket stay invisible for a whole VT.
-        account.mns_client.set_connection_timeout(self.wait_seconds + 15)
-        queue = account.get_queue(self.queue_name)
-        queue.set_encoding(False)  # decode ourselves: a poison body must not break a batch
-        return queue
 
-    def _receive_forever(self, index: int, handoff: Queue[_Batch | None]) -> None:
-        """Long-poll and hand each batch to the loop; its delete is the other thread's job.
-
-        Receiving and deleting on two connections lets one batch's delete round trip, and
-        its commit, overlap the next receive (bench/: 0.66 -> 0.74 of the raw SDK loop's
-        speed, medians of 6 rounds). A full handoff queue holds the receiver back.
-        """
+    # -- one poller: a worker process and the task that answers it --------------------------
+    async def _poller(self, index: int) -> None:
+        """Run a worker; when it dies, start another after a backoff."""
         log = self.log.bind(poller=index)
-        mns_queue = self._account()
+        loop = asyncio.get_running_loop()
         failures = 0
-        try:
-            while not self._stop.is_set():
-                started = time.monotonic()
-                try:
-                    messages = mns_queue.batch_receive_message(self.batch_size, self.wait_seconds)
-                except MNSServerException as exc:
-                    if exc.type == "MessageNotExist":
-                        elapsed = time.monotonic() - started
-                        if elapsed >= self.wait_seconds * INSTANT_EMPTY_FRACTION:
-                            failures = 0
-                            continue
-                    failures = self._back_off(log, exc, failures)
-                    continue
-                except Exception as exc:  # network errors, damaged responses, anything else
-                    failures = self._back_off(log, exc, failures)
-                    continue
-                failures = 0
-                try:
-                    batch = self._begin(messages)
-                except Exception as exc:  # never let one batch kill the poller
-                    log.error("mns_batch_failed", error=SCRUBBER.scrub(repr(exc)))
-                    continue
-                handoff.put(batch)
-        finally:
-            handoff.put(None)
-
-    def _delete_forever(self, index: int, handoff: Queue[_Batch | None]) -> None:
-        """Wait for each batch's commit, in order, then delete or release its messages."""
-        log = self.log.bind(poller=index)
-        mns_queue = self._account()
-        while (batch := handoff.get()) is not None:
-            self._finish_safely(mns_queue, batch, log)
-
-    def _finish_safely(self, queue: Any, batch: _Batch, log: Any) -> None:
-        try:
-            self._finish(queue, batch, log)
-        except Exception as exc:  # never let one batch kill the poller
-            log.error("mns_batch_failed", error=SCRUBBER.scrub(repr(exc)))
-
-    def _back_off(self, log: Any, exc: BaseException, failures: int) -> int:
-        kind = classify(exc)
-        self.metrics.mns_poll_errors.labels(kind).inc()
-        failures += 1
-        if kind in FATAL_CODES:
-            delay = self.error_backoff_cap
-        else:
+        while not self._stopping:
+            started = loop.time()
+            try:
+                code: int | None = await self._run_worker(index, log)
+            except Exception as exc:  # could not start it, or a bug here: try again
+                code = None
+                log.error("mns_worker_failed", error=SCRUBBER.scrub(repr(exc)))
+            if self._stopping:
+                return
+            failures = 1 if loop.time() - started > STEADY_SECONDS else failures + 1
             delay = retry_delay(failures, self.error_backoff, self.error_backoff_cap)
-        log.warning(
-            "mns_poll_error",
-            kind=kind,
-            failures=failures,
-            retry_in=round(delay, 2),
-            detail=SCRUBBER.scrub(str(getattr(exc, "message", exc)))[:300],
+            self.metrics.mns_poll_errors.labels("worker_exit").inc()
+            log.error("mns_worker_exited", exit_code=code, restart_in=round(delay, 2))
+            assert self._stopped is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
+
+    async def _run_worker(self, index: int, log: Any) -> int | None:
+        proc = await asyncio.create_subprocess_exec(
+            *WORKER_COMMAND, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
-        self._stop.wait(delay)
-        return failures
+        self._workers[index] = proc
+        assert proc.stdout is not None
+        held = 0  # messages this worker received and has not yet deleted or released
+        storing: set[asyncio.Task[None]] = set()
+        try:
+            write_frame(proc.stdin, self._worker_config())
+            if self._stopping:
+                write_frame(proc.stdin, ["stop"])
+            while True:
+                try:
+                    frame = await read_frame(proc.stdout)
+                except asyncio.IncompleteReadError:
+                    break
+                kind = frame[0]
+                if kind == "batch":
+                    held += len(frame[2])
+                    self._track(len(frame[2]))
+                    task = asyncio.create_task(self._store(proc, frame[1], frame[2], log))
+                    storing.add(task)
+                    task.add_done_callback(storing.discard)
+                elif kind == "finished":
+                    held -= frame[1]
+                    self._track(-frame[1])
+                else:
+                    self._report(frame, log)
+            return await proc.wait()
+        finally:
+            self._workers.pop(index, None)
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            self._track(-held)  # what a dead worker held comes back after its VT
 
-    def _begin(self, messages: Sequence[Any]) -> _Batch:
-        """Hand the messages to the event loop to decode, type and store (not waiting).
+    def _worker_config(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "queue": self.queue_name,
+            "access_key_id": self.access_key_id,
+            "access_key_secret": self.access_key_secret,
+            "security_token": self.security_token,
+            "wait_seconds": self.wait_seconds,
+            "batch_size": self.batch_size,
+            "error_backoff": self.error_backoff,
+            "error_backoff_cap": self.error_backoff_cap,
+            "depth": PIPELINE_DEPTH,
+        }
 
-        The poller thread only talks to MNS: its next receive, a network wait that releases
-        the GIL, is when the loop does this batch's work (bench/: typing on the poller
-        thread put it in series with the SDK's own work).
-        """
-        now = time.time()
-        self._track(len(messages))
-        self.metrics.mns_messages.labels("received").inc(len(messages))
-        oldest = min((m.enqueue_time for m in messages if m.enqueue_time), default=None)
-        if oldest:
-            self.metrics.mns_oldest_age.set(max(0.0, now - oldest / 1000))
-        assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self._store(messages, now), self._loop)
-        return _Batch(list(messages), future)
+    def _report(self, frame: list[Any], log: Any) -> None:
+        """Log and count what a worker reports; its texts are scrubbed of secrets here."""
+        kind = frame[0]
+        if kind == "poll_error":
+            _, error, failures, retry_in, detail = frame
+            self.metrics.mns_poll_errors.labels(error).inc()
+            log.warning(
+                "mns_poll_error",
+                kind=error,
+                failures=failures,
+                retry_in=retry_in,
+                detail=SCRUBBER.scrub(str(detail))[:300],
+            )
+        elif kind == "delete_error":
+            _, error, count = frame
+            self.metrics.mns_poll_errors.labels(f"delete:{error}").inc()
+            log.warning("mns_delete_failed", kind=error, count=count)
+        elif kind == "release_error":
+            log.warning("mns_release_failed", kind=frame[1], message_id=frame[2])
+        elif kind == "crash":
+            log.error("mns_worker_crashed", error=SCRUBBER.scrub(str(frame[1]))[:500])
+        else:
+            log.error("mns_worker_unknown_frame", kind=str(kind)[:50])
 
     async def _store(
-        self, messages: Sequence[Any], now: float
-    ) -> tuple[list[Delivery], list[Stored | Exception]]:
-        deliveries: list[Delivery] = []
-        for message in messages:
-            body, problem = decode_body(message.message_body)
-            if problem is None:
-                deliveries.append(to_delivery(body, "mns", now))
-            else:
-                deliveries.append(
-                    Delivery(
-                        body=body,
-                        source="mns",
-                        dedup_key=f"invalid|mns|{message.message_id}",
-                        event_type=INVALID_TYPE,
-                        media_id=None,
-                        event_time=None,
-                        received_at=now,
-                        problem=f"invalid body: {problem}",
-                    )
-                )
-        return deliveries, await self.intake.submit_many(deliveries)
-
-    def _finish(self, queue: Any, batch: _Batch, log: Any) -> None:
-        """Wait for the commit, delete what is stored, release what is not."""
+        self, proc: asyncio.subprocess.Process, batch: int, messages: list[Any], log: Any
+    ) -> None:
+        """Decode, type and store one batch, then tell the worker what to delete."""
+        now = time.time()
+        self.metrics.mns_messages.labels("received").inc(len(messages))
+        oldest = min((m[3] for m in messages if m[3]), default=None)
+        if oldest:
+            self.metrics.mns_oldest_age.set(max(0.0, now - oldest / 1000))
+        deliveries = [self._delivery(body, message_id, now) for _, body, message_id, _ in messages]
+        results: Sequence[Stored | Exception]
         try:
-            deliveries, results = batch.future.result(STORE_TIMEOUT)
-        except Exception as exc:  # timed out, loop gone, or a bug: offer them again soon
-            batch.future.cancel()
-            for message in batch.messages:
-                self._release(queue, message, log)
-            self._track(-len(batch.messages))
-            log.warning(
-                "mns_store_failed", error=SCRUBBER.scrub(repr(exc)), count=len(batch.messages)
-            )
-            return
-        done: list[str] = []
-        release: list[Any] = []
+            results = await asyncio.wait_for(self.intake.submit_many(deliveries), STORE_TIMEOUT)
+        except Exception as exc:  # timed out, or a bug: offer them again soon
+            results = [exc for _ in messages]
+        delete: list[str] = []
+        release: list[list[str]] = []
         outcomes: Counter[str] = Counter()
-        for message, delivery, result in zip(batch.messages, deliveries, results, strict=True):
+        failure: Exception | None = None
+        for (handle, _, message_id, _), delivery, result in zip(
+            messages, deliveries, results, strict=True
+        ):
             if isinstance(result, Stored):
-                done.append(message.receipt_handle)
+                delete.append(handle)
                 outcomes[
                     "dead" if delivery.problem else "duplicate" if result.duplicate else "stored"
                 ] += 1
                 if delivery.problem:
                     log.warning(
                         "mns_poison_message",
-                        message_id=message.message_id,
+                        message_id=message_id,
                         reason=delivery.problem,
                         event_id=result.event_id,
                     )
             else:
-                release.append(message)
+                release.append([handle, message_id])
+                failure = result
         for outcome, count in outcomes.items():  # once per batch: labels() is not cheap
             self.metrics.mns_messages.labels(outcome).inc(count)
-        self._delete(queue, done, log)
-        for message in release:
-            self._release(queue, message, log)
-        self._track(-len(batch.messages))
+        if failure is not None:
+            log.warning("mns_store_failed", error=SCRUBBER.scrub(repr(failure)), count=len(release))
+        write_frame(proc.stdin, ["done", batch, delete, release])
 
-    def _delete(self, queue: Any, handles: list[str], log: Any) -> None:
-        if not handles:
-            return
-        try:
-            queue.batch_delete_message(handles)
-        except MNSServerException as exc:
-            # Usually handles that expired (processing outlived the visibility timeout):
-            # those messages come back, are recognised as duplicates and deleted then.
-            failed = exc.sub_errors or []
-            self.metrics.mns_poll_errors.labels(f"delete:{exc.type}").inc()
-            log.warning(
-                "mns_delete_partial_failure", failed=len(failed) or len(handles), kind=exc.type
-            )
-        except Exception as exc:
-            self.metrics.mns_poll_errors.labels(f"delete:{classify(exc)}").inc()
-            log.warning("mns_delete_failed", kind=classify(exc), count=len(handles))
-
-    def _release(self, queue: Any, message: Any, log: Any) -> None:
-        """Not stored: offer the message again soon rather than after a full VT."""
-        try:
-            queue.change_message_visibility(message.receipt_handle, RELEASE_VISIBILITY)
-        except Exception as exc:
-            log.warning("mns_release_failed", kind=classify(exc), message_id=message.message_id)
+    @staticmethod
+    def _delivery(raw: str, message_id: str, now: float) -> Delivery:
+        body, problem = decode_body(raw)
+        if problem is None:
+            return to_delivery(body, "mns", now)
+        return Delivery(
+            body=body,
+            source="mns",
+            dedup_key=f"invalid|mns|{message_id}",
+            event_type=INVALID_TYPE,
+            media_id=None,
+            event_time=None,
+            received_at=now,
+            problem=f"invalid body: {problem}",
+        )
 
     def _track(self, delta: int) -> None:
-        with self._lock:
-            self._in_flight += delta
-            self.metrics.mns_in_flight.set(self._in_flight)
+        self._in_flight += delta
+        self.metrics.mns_in_flight.set(self._in_flight)

@@ -4,6 +4,8 @@ a real `vodhook serve` process, a real SQLite file."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -270,3 +272,57 @@ def test_poll_command_runs_mns_only(tmp_path: Path, emulator: MnsEmulator) -> No
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
+
+
+def worker_pids(srv: Server) -> set[int]:
+    """The MNS worker processes of a server: its children running mns_worker."""
+    assert srv.proc is not None
+    pids: set[int] = set()
+    for children in Path(f"/proc/{srv.proc.pid}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"receiver.sources.mns_worker" in cmdline and running(int(pid)):
+                pids.add(int(pid))
+    return pids
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_killed_worker_is_started_again_and_nothing_is_lost(
+    server_factory: Any, emulator: MnsEmulator
+) -> None:
+    emulator.create_queue(QUEUE, visibility_timeout=2)
+    srv: Server = server_factory(mns_env(emulator.endpoint))
+    (first,) = wait_until(lambda: worker_pids(srv))
+    # The credentials reach the worker over its pipe, not on its command line.
+    assert SK.encode() not in Path(f"/proc/{first}/cmdline").read_bytes()
+    # Slow deletes keep messages received and not yet deleted when the worker dies.
+    emulator.faults.add(op="BatchDeleteMessage", kind="delay", delay=0.3, times=5)
+    send_raw(emulator, events(40))
+    wait_until(lambda: len(db_rows(srv.db)) > 0)
+    os.kill(first, signal.SIGKILL)
+    (second,) = wait_until(lambda: worker_pids(srv) - {first})
+    # What the dead worker held comes back after the visibility timeout: stored once.
+    processed_once(srv, 40)
+    wait_until(queue_empty(emulator), timeout=30)
+    wait_until(lambda: httpx.get(f"{srv.base}/readyz").status_code == 200)
+    metrics = httpx.get(f"{srv.base}/metrics").text
+    assert 'vodhook_mns_poll_errors_total{kind="worker_exit"} 1.0' in metrics
+    assert '"mns_worker_exited"' in srv.logs()
+    assert worker_pids(srv) == {second}
+
+
+def test_worker_dies_with_the_service_on_kill9(
+    server_factory: Any, emulator: MnsEmulator
+) -> None:
+    srv: Server = server_factory(mns_env(emulator.endpoint, VODHOOK_MNS_POLLERS="2"))
+    workers = wait_until(lambda: len(worker_pids(srv)) == 2 and worker_pids(srv))
+    srv.kill9()
+    # Left running, an orphaned worker would go on taking messages nobody stores.
+    wait_until(lambda: not any(running(pid) for pid in workers), timeout=10)
