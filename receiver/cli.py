@@ -65,11 +65,12 @@ def _run_service(settings: Settings, http: bool) -> None:
 
         body_timeouts = service.metrics.rejected.labels("http", "body_timeout")
 
+        endpoint = service.asgi_app()
         config = uvicorn.Config(
-            service.asgi_app(),
+            endpoint,
             host=settings.host,
             port=settings.port,
-            http=guarded_protocol(body_timeouts.inc, service.open_requests),
+            http=guarded_protocol(body_timeouts.inc, service.open_requests, endpoint),
             log_config=None,
             access_log=False,
             lifespan="on",

@@ -18,7 +18,7 @@ from receiver.dispatch.router import RouteTable
 from receiver.logs import get_logger
 from receiver.metrics import Metrics
 from receiver.settings import Settings
-from receiver.sources.http import ASGIApp, CallbackEndpoint
+from receiver.sources.http import CallbackEndpoint
 from receiver.sources.http_protocol import OpenRequests
 from receiver.store import EventStore, GroupCommit, open_store
 from receiver.verify import Verifier, vod_verifier
@@ -115,7 +115,7 @@ class Service:
         return all(v is True for v in checks.values()) and self.started, checks
 
     # -- HTTP -------------------------------------------------------------------------------
-    def asgi_app(self) -> ASGIApp:
+    def asgi_app(self) -> CallbackEndpoint:
         async def healthz(request: Request) -> Response:
             return JSONResponse({"status": "ok"})
 

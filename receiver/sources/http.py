@@ -1,22 +1,28 @@
 """The HTTP callback source: verify, read, type, store, acknowledge. Nothing else.
 
-POST {callback_path} is served by a plain ASGI callable instead of a Starlette route:
-measured, Request/Route machinery cost about a quarter of intake throughput (see bench/).
+POST {callback_path} is answered by CallbackEndpoint in one of two ways with the same
+decisions (check, store, answer):
+- from the HTTP protocol itself, without an ASGI task (sources/http_protocol.py): the
+  ASGI request/response machinery cost about 11 µs of a request's ~55 (bench/);
+- as a plain ASGI callable, when the protocol leaves a request to ASGI (a proxy's
+  X-Forwarded-Proto, which uvicorn's middleware must apply first).
 Everything else (/healthz, /readyz, /metrics) is an ordinary Starlette app behind it.
 Handler work never happens here; VOD waits at most 5 s and gives up after 3 attempts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 
+from receiver.logs import SCRUBBER, get_logger
 from receiver.metrics import Metrics
 from receiver.sources.delivery import to_delivery
-from receiver.store import GroupCommit, StoreUnavailable
+from receiver.store import Delivery, GroupCommit, Stored, StoreUnavailable
 from receiver.verify import SignedRequest, VerificationError, Verifier
 
 Scope = MutableMapping[str, Any]
@@ -27,6 +33,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _OK_DUPLICATE = b'{"status":"duplicate"}'
+_INTERNAL_ERROR = b'{"error":"internal_error","detail":"see the server log"}'
+
+# status, JSON body, extra headers
+Reply = tuple[int, bytes, list[tuple[bytes, bytes]] | None]
 
 
 class BodyTooLarge(Exception):
@@ -69,7 +79,7 @@ def received_url(scope: Scope) -> str:
 
 
 class CallbackEndpoint:
-    """ASGI app: POST to `path` is a VOD callback; anything else goes to `fallback`."""
+    """POST to `path` is a VOD callback; anything else goes to `fallback` (ASGI)."""
 
     def __init__(
         self,
@@ -88,20 +98,19 @@ class CallbackEndpoint:
         self.fallback = fallback
         self._counts = metrics.deliveries["http"]
         self._needs_url = verifier.needs_request_url
+        self.log = get_logger(component="http")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path:
-            await self.fallback(scope, receive, send)
-            return
-        started = time.perf_counter()
-        if scope["method"] != "POST":
-            await self._reply(
-                send,
-                405,
-                b'{"error":"method_not_allowed","detail":"use POST"}',
-                [(b"allow", b"POST")],
-            )
-            return
+    # -- the decisions, shared by both ways in -------------------------------------------------
+    def takes_directly(self, scope: Scope) -> bool:
+        """Can the protocol answer this POST without ASGI? Not when the signature covers
+        the received URL and a proxy header may change its scheme: uvicorn's proxy-headers
+        middleware decides that, and it runs only on the ASGI path."""
+        if not self._needs_url:
+            return True
+        return all(name != b"x-forwarded-proto" for name, _ in scope["headers"])
+
+    def check(self, scope: Scope) -> Reply | None:
+        """What the headers alone decide (signature, declared size); None: read the body."""
         timestamps: list[str] = []
         signatures: list[str] = []
         declared_length = -1
@@ -123,64 +132,94 @@ class CallbackEndpoint:
                 )
             except VerificationError as exc:
                 self.metrics.rejected.labels("http", exc.reason).inc()
-                await self._error(send, 401, exc.reason, exc.detail)
-                return
+                return _error(401, exc.reason, exc.detail)
         if declared_length > self.max_body:
-            await self._too_large(send)
+            return self.too_large()
+        return None
+
+    def too_large(self) -> Reply:
+        self.metrics.rejected.labels("http", "too_large").inc()
+        return _error(413, "too_large", f"body exceeds {self.max_body} bytes")
+
+    def store(
+        self, body: bytes, loop: asyncio.AbstractEventLoop
+    ) -> tuple[Delivery, asyncio.Future[Stored]]:
+        """Type the body and hand it to the group commit; the future is its commit."""
+        delivery = to_delivery(body, "http", time.time())
+        return delivery, self.intake.submit_nowait(delivery, loop)
+
+    def answer(self, delivery: Delivery, commit: asyncio.Future[Stored], started: float) -> Reply:
+        """The reply once the commit is done, counted in the metrics."""
+        if commit.cancelled() or (error := commit.exception()) is not None:
+            if commit.cancelled() or isinstance(error, StoreUnavailable):
+                self.metrics.rejected.labels("http", "store_unavailable").inc()
+                detail = "cancelled" if commit.cancelled() else str(error)
+                return _error(503, "store_unavailable", f"event not stored: {detail}")
+            self.log.error("http_store_error", error=SCRUBBER.scrub(repr(error)))
+            return 500, _INTERNAL_ERROR, None
+        stored = commit.result()
+        self.intake.notify_stored(delivery, stored)
+        if delivery.problem is not None:
+            # Kept in the dead-letter store; 400 tells the sender the body itself is wrong.
+            self.metrics.rejected.labels("http", "invalid_body").inc()
+            body = orjson.dumps(
+                {
+                    "error": "invalid_body",
+                    "detail": delivery.problem,
+                    "dead_letter_id": stored.event_id,
+                }
+            )
+            return 400, body, None
+        counts = self._counts
+        counts.received += 1
+        counts.acked(time.perf_counter() - started)
+        if stored.duplicate:
+            counts.duplicates += 1
+            return 200, _OK_DUPLICATE, None
+        return 200, b'{"status":"stored","id":%d}' % stored.event_id, None
+
+    # -- the ASGI way in -----------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path:
+            await self.fallback(scope, receive, send)
+            return
+        started = time.perf_counter()
+        if scope["method"] != "POST":
+            await _send_reply(send, METHOD_NOT_ALLOWED)
+            return
+        early = self.check(scope)
+        if early is not None:
+            await _send_reply(send, early)
             return
         # The time a body may take is limited by the protocol (http_protocol.py): a client
         # that drips it gets 408 from there, and this read ends with ClientGone.
         try:
             body = await read_body(receive, self.max_body)
         except BodyTooLarge:
-            await self._too_large(send)
+            await _send_reply(send, self.too_large())
             return
         except ClientGone:
             return
-        delivery = to_delivery(body, "http", time.time())
-        try:
-            stored = await self.intake.submit(delivery)
-        except StoreUnavailable as exc:
-            self.metrics.rejected.labels("http", "store_unavailable").inc()
-            await self._error(send, 503, "store_unavailable", f"event not stored: {exc}")
-            return
-        if delivery.problem is not None:
-            # Kept in the dead-letter store; 400 tells the sender the body itself is wrong.
-            self.metrics.rejected.labels("http", "invalid_body").inc()
-            await self._reply(
-                send,
-                400,
-                orjson.dumps(
-                    {
-                        "error": "invalid_body",
-                        "detail": delivery.problem,
-                        "dead_letter_id": stored.event_id,
-                    }
-                ),
-            )
-            return
-        counts = self._counts
-        counts.received += 1
-        if stored.duplicate:
-            counts.duplicates += 1
-            await self._reply(send, 200, _OK_DUPLICATE)
-        else:
-            await self._reply(send, 200, b'{"status":"stored","id":%d}' % stored.event_id)
-        counts.acked(time.perf_counter() - started)
+        delivery, commit = self.store(body, asyncio.get_running_loop())
+        await asyncio.wait([commit])
+        await _send_reply(send, self.answer(delivery, commit, started))
 
-    async def _too_large(self, send: Send) -> None:
-        self.metrics.rejected.labels("http", "too_large").inc()
-        await self._error(send, 413, "too_large", f"body exceeds {self.max_body} bytes")
 
-    async def _error(self, send: Send, status: int, reason: str, detail: str) -> None:
-        await self._reply(send, status, orjson.dumps({"error": reason, "detail": detail}))
+METHOD_NOT_ALLOWED: Reply = (
+    405,
+    b'{"error":"method_not_allowed","detail":"use POST"}',
+    [(b"allow", b"POST")],
+)
 
-    @staticmethod
-    async def _reply(
-        send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
-    ) -> None:
-        headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
-        if extra:
-            headers.extend(extra)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+def _error(status: int, reason: str, detail: str) -> Reply:
+    return status, orjson.dumps({"error": reason, "detail": detail}), None
+
+
+async def _send_reply(send: Send, reply: Reply) -> None:
+    status, body, extra = reply
+    headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,4 +1,6 @@
-"""uvicorn's httptools protocol with the limits it lacks: header size, header time, body time.
+"""uvicorn's httptools protocol with the limits it lacks, and a direct way in for callbacks.
+
+Limits: header size, header time, body time.
 
 The callback URL is public. Without these, an unauthenticated client could make the server
 buffer unlimited header bytes, or hold connections open by dripping header or body bytes
@@ -10,17 +12,35 @@ request (call_later + cancel) and a deadline per request body in the app togethe
 about 4 µs of the ~25 µs intake may add to a bare endpoint (bench/), so one sweep per
 second per event loop checks every open connection instead. A phase therefore times out
 between its limit and one second later.
+
+The direct way in: a POST to the callback path is checked, stored and answered here, by
+the CallbackEndpoint's own decisions (sources/http.py), with no ASGI task, receive/send
+coroutines or response-event dicts. Measured on a bare endpoint, that machinery cost 11 of
+25 µs per request (bench/, issue 5). Everything else, and a callback the endpoint does not
+take directly, goes through ASGI as before. Kept as in uvicorn's own cycle: keep-alive and
+`connection: close`, pipelined requests (reading pauses until the answer), Expect:
+100-continue (answered once the headers pass), flow control, graceful shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+
+if TYPE_CHECKING:
+    from receiver.sources.http import CallbackEndpoint, Reply
+    from receiver.store import Delivery, Stored
 
 MAX_HEADER_BYTES = 64 * 1024
 HEADER_TIMEOUT = 10.0  # seconds from the first byte of a request to the end of its headers
@@ -77,6 +97,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     on_body_timeout: Callable[[], None] | None = None
     #: Shared by the connections of one server; see guarded_protocol().
     open_requests: OpenRequests = OpenRequests()
+    #: Answers callbacks directly; None: every request goes through ASGI.
+    callback: CallbackEndpoint | None = None
+    #: The callback whose body is still arriving, and when its headers were complete.
+    _direct: RequestResponseCycle | None = None
+    _direct_started = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -133,6 +158,87 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._phase = _IDLE
         super().on_message_complete()
+        if self._direct is not None and self._direct is self.cycle:
+            self._store_direct(self._direct)
+
+    # -- the direct way in for callbacks -------------------------------------------------------
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        endpoint = self.callback
+        scope: Any = cycle.scope
+        if (
+            endpoint is None
+            or scope["method"] != "POST"
+            or scope["path"] != endpoint.path
+            or not endpoint.takes_directly(scope)
+        ):
+            super()._start_asgi_task(cycle, app)
+            return
+        self._direct_started = time.perf_counter()
+        early = endpoint.check(scope)
+        if early is not None:
+            self._reply(cycle, early)
+            return
+        if cycle.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            cycle.waiting_for_100_continue = False
+        self._direct = cycle
+        if not cycle.more_body:  # a pipelined request whose body was already here
+            self._store_direct(cycle)
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        cycle = self._direct
+        if cycle is None or cycle is not self.cycle:
+            return
+        # uvicorn pauses reading above 64 KiB until the app asks for more; nothing asks
+        # here, so the body is limited by size instead, as read_body() does on ASGI.
+        self.flow.resume_reading()
+        assert self.callback is not None
+        if len(cycle.body) > self.callback.max_body:
+            self._direct = None
+            cycle.body = bytearray()
+            self._reply(cycle, self.callback.too_large())
+
+    def _store_direct(self, cycle: RequestResponseCycle) -> None:
+        self._direct = None
+        endpoint = self.callback
+        assert endpoint is not None
+        delivery, commit = endpoint.store(bytes(cycle.body), self.loop)  # type: ignore[arg-type]
+        cycle.body = bytearray()
+        commit.add_done_callback(
+            functools.partial(self._stored, cycle, delivery, self._direct_started)
+        )
+
+    def _stored(
+        self,
+        cycle: RequestResponseCycle,
+        delivery: Delivery,
+        started: float,
+        commit: asyncio.Future[Stored],
+    ) -> None:
+        assert self.callback is not None
+        self._reply(cycle, self.callback.answer(delivery, commit, started))
+
+    def _reply(self, cycle: RequestResponseCycle, reply: Reply) -> None:
+        """Write a whole response, as RequestResponseCycle.send() would for two messages."""
+        if cycle.disconnected or cycle.response_started:  # the client left, or got a 408
+            return
+        status, body, extra = reply
+        parts = [STATUS_LINE[status]]
+        for name, value in cycle.default_headers:
+            parts += [name, b": ", value, b"\r\n"]
+        parts.append(b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body))
+        for name, value in extra or ():
+            parts += [name, b": ", value, b"\r\n"]
+        if not cycle.keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts += [b"\r\n", body]
+        cycle.response_started = cycle.response_complete = True
+        cycle.waiting_for_100_continue = False
+        self.transport.write(b"".join(parts))
+        if not cycle.keep_alive:
+            self.transport.close()
+        cycle.on_response()
 
     def on_response_complete(self) -> None:
         if self._open:
@@ -170,12 +276,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 
 def guarded_protocol(
-    on_body_timeout: Callable[[], None], open_requests: OpenRequests
+    on_body_timeout: Callable[[], None],
+    open_requests: OpenRequests,
+    callback: CallbackEndpoint | None = None,
 ) -> type[GuardedHttpToolsProtocol]:
     """The protocol class for one server: it tells `on_body_timeout` of each 408 it sends,
-    and keeps `open_requests` up to date."""
+    keeps `open_requests` up to date, and answers `callback`'s POSTs directly."""
     return type(
         "GuardedHttpToolsProtocol",
         (GuardedHttpToolsProtocol,),
-        {"on_body_timeout": staticmethod(on_body_timeout), "open_requests": open_requests},
+        {
+            "on_body_timeout": staticmethod(on_body_timeout),
+            "open_requests": open_requests,
+            "callback": callback,
+        },
     )

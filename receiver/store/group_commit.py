@@ -94,12 +94,18 @@ class GroupCommit:
 
     async def submit(self, delivery: Delivery) -> Stored:
         """Store one delivery durably; raises StoreUnavailable when the commit failed."""
-        loop = asyncio.get_running_loop()
-        stored: Stored = await self._enqueue(self.store.op_insert(delivery), loop, request=True)
-        self._stored(delivery, stored)
+        stored: Stored = await self.submit_nowait(delivery, asyncio.get_running_loop())
+        self.notify_stored(delivery, stored)
         return stored
 
-    def _stored(self, delivery: Delivery, stored: Stored) -> None:
+    def submit_nowait(
+        self, delivery: Delivery, loop: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[Stored]:
+        """submit() for callers without a coroutine (the HTTP protocol): the future's
+        callback answers, and must call notify_stored() with its result."""
+        return self._enqueue(self.store.op_insert(delivery), loop, request=True)
+
+    def notify_stored(self, delivery: Delivery, stored: Stored) -> None:
         if self.on_stored is not None and delivery.event is not None and not stored.duplicate:
             self.on_stored(stored.event_id, delivery.event)
 
@@ -114,7 +120,7 @@ class GroupCommit:
         except Exception as exc:  # the batch's transaction failed: every delivery with it
             return [exc for _ in deliveries]
         for delivery, one in zip(deliveries, stored, strict=True):
-            self._stored(delivery, one)
+            self.notify_stored(delivery, one)
         return list(stored)
 
     async def close(self) -> None:
