@@ -67,10 +67,10 @@ class Service:
         self.dispatcher = Dispatcher(
             self.store, self.intake, self.table, settings, self.metrics, vod=self.vod
         )
-        # HTTP requests being handled (kept by the server's protocol, see cli.py): a commit
-        # waits a loop turn for those about to submit, so that they share it.
+        # HTTP requests being handled, and clients just answered (kept by the server's
+        # protocol, see cli.py): a commit waits briefly for them, so that they share it.
         self.open_requests = OpenRequests()
-        self.intake.expected_requests = lambda: self.open_requests.count
+        self.intake.expected_requests = self.open_requests.expected
         self.intake.on_commit = self.dispatcher.notify
         self.intake.on_stored = self.dispatcher.remember
         self.sources: list[Any] = []

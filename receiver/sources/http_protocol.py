@@ -28,6 +28,7 @@ import asyncio
 import functools
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -54,14 +55,49 @@ _BODY_TIMEOUT_REPLY = orjson.dumps(
 
 
 class OpenRequests:
-    """Requests whose headers are in and whose response is not yet complete, in one server.
+    """What the group commit should wait for before it commits (store/group_commit.py).
 
-    The group commit reads it to wait a loop turn for requests about to submit (see
-    store/group_commit.py).
+    `count`: requests whose headers are in and whose response is not yet complete.
+    Warm connections: keep-alive connections answered less than WARM_SECONDS ago that have
+    not started their next request. In a burst, a client that was just answered usually
+    sends its next request within a fraction of a millisecond; counting it lets that
+    request share the next commit (bench/: without it, a commit under wrk -c32 held a
+    median of 11 events, and at FULL the fsyncs took a third of the event loop). A
+    connection answered longer ago is not waited for, so a trickle is not delayed.
     """
 
-    def __init__(self) -> None:
+    WARM_SECONDS = 0.002
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.count = 0
+        self.clock = clock
+        self._warm = 0
+        # (answered at, connection), in answer order; stale entries are skipped on expiry.
+        self._answered: deque[tuple[float, GuardedHttpToolsProtocol]] = deque()
+
+    def answered(self, conn: GuardedHttpToolsProtocol) -> None:
+        now = self.clock()
+        if conn.warm_since is None:
+            self._warm += 1
+        conn.warm_since = now
+        self._answered.append((now, conn))
+
+    def busy_again(self, conn: GuardedHttpToolsProtocol) -> None:
+        """A new request began on the connection, or it closed."""
+        if conn.warm_since is not None:
+            conn.warm_since = None
+            self._warm -= 1
+
+    def expected(self) -> int:
+        """Requests being handled plus connections likely to send one at any moment."""
+        horizon = self.clock() - self.WARM_SECONDS
+        answered = self._answered
+        while answered and answered[0][0] < horizon:
+            at, conn = answered.popleft()
+            if conn.warm_since == at:
+                conn.warm_since = None
+                self._warm -= 1
+        return self.count + self._warm
 
 
 class _Sweeper:
@@ -102,6 +138,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     #: The callback whose body is still arriving, and when its headers were complete.
     _direct: RequestResponseCycle | None = None
     _direct_started = 0.0
+    #: When this idle keep-alive connection was last answered; None: not warm (see
+    #: OpenRequests).
+    warm_since: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -141,6 +180,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.open_requests.count -= self._open
         self._open = 0
+        self.open_requests.busy_again(self)
         sweeper = _SWEEPERS.get(self.loop)  # type: ignore[arg-type]
         if sweeper is not None:
             sweeper.connections.discard(self)
@@ -151,6 +191,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._phase_since = self.loop.time()  # type: ignore[attr-defined]
         self._open += 1
         self.open_requests.count += 1
+        self.open_requests.busy_again(self)
         super().on_headers_complete()
         if self.parser.should_upgrade():  # pragma: no cover - upgrades are refused anyway
             self._phase = _IDLE
@@ -245,6 +286,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._open -= 1
             self.open_requests.count -= 1
         super().on_response_complete()
+        if not self.transport.is_closing():
+            self.open_requests.answered(self)
 
     def check_phase(self, now: float) -> None:
         """Called by the sweeper: close a connection stuck in its headers or body."""

@@ -175,7 +175,7 @@ async def test_commit_waits_a_turn_for_requests_about_to_submit(store: SQLiteSto
     await intake.close()
 
 
-async def test_commit_waits_at_most_a_few_turns(store: SQLiteStore) -> None:
+async def test_commit_waits_at_most_max_wait(store: SQLiteStore) -> None:
     """A request that never submits (a slow body, say) holds the others back only briefly."""
     commits: list[int] = []
     intake = GroupCommit(store, on_commit=commits.append, threaded=False)
