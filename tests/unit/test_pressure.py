@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from receiver.dispatch.pressure import IntakePressure
+import subprocess
+import sys
+import time
+
+from receiver.dispatch.pressure import IntakePressure, cpu_with_children
 
 
 class Clocks:
@@ -60,3 +64,16 @@ def test_share_is_resampled_each_window() -> None:
     c.run(0.1, busy=0.1)
     p.stored()
     assert not p.pressed  # a new window: the burst is over
+
+
+def test_cpu_of_child_processes_counts_as_intake() -> None:
+    """The MNS workers are child processes; their CPU is intake's."""
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        deadline = time.monotonic() + 20
+        while cpu_with_children() - time.process_time() < 0.2:
+            assert time.monotonic() < deadline, "the child's CPU never showed"
+            time.sleep(0.01)
+    finally:
+        child.kill()
+        child.wait()
