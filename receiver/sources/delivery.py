@@ -47,17 +47,24 @@ def to_delivery(body: bytes, source: str, received_at: float) -> Delivery:
         event = parse_event(data) if data is not None else parse_event_bytes(body)[0]
     except EventParseError as exc:
         digest = hashlib.sha256(body).hexdigest()[:32]
-        return Delivery(
-            body=body,
-            source=source,
-            dedup_key=f"invalid|{digest}",
-            event_type=INVALID_TYPE,
-            media_id=None,
-            event_time=None,
-            received_at=received_at,
-            problem=f"invalid body: {exc.reason}",
-        )
+        return invalid_delivery(body, source, f"invalid|{digest}", received_at, exc.reason)
     return _keyed(body, source, received_at, event, event)
+
+
+def invalid_delivery(
+    body: bytes, source: str, dedup_key: str, received_at: float, reason: str
+) -> Delivery:
+    """A body that can't be typed, kept dead with its reason (it is never lost)."""
+    return Delivery(
+        body=body,
+        source=source,
+        dedup_key=dedup_key,
+        event_type=INVALID_TYPE,
+        media_id=None,
+        event_time=None,
+        received_at=received_at,
+        problem=f"invalid body: {reason}",
+    )
 
 
 def _keyed(

@@ -30,7 +30,7 @@ from receiver.backoff import retry_delay
 from receiver.logs import SCRUBBER, get_logger
 from receiver.metrics import Metrics
 from receiver.settings import Settings
-from receiver.sources.delivery import INVALID_TYPE, to_delivery
+from receiver.sources.delivery import invalid_delivery, to_delivery
 from receiver.store import Delivery, GroupCommit, Stored
 
 STORE_TIMEOUT = 30.0
@@ -321,16 +321,7 @@ class MnsSource:
         body, problem = decode_body(raw)
         if problem is None:
             return to_delivery(body, "mns", now)
-        return Delivery(
-            body=body,
-            source="mns",
-            dedup_key=f"invalid|mns|{message_id}",
-            event_type=INVALID_TYPE,
-            media_id=None,
-            event_time=None,
-            received_at=now,
-            problem=f"invalid body: {problem}",
-        )
+        return invalid_delivery(body, "mns", f"invalid|mns|{message_id}", now, problem)
 
     def _track(self, delta: int) -> None:
         self._in_flight += delta

@@ -32,6 +32,10 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 import orjson
+from mns.account import Account
+from mns.mns_exception import MNSClientNetworkException, MNSExceptionBase, MNSServerException
+
+from receiver.backoff import retry_delay
 
 # Configuration errors: retrying soon will not help, so they back off to the cap at once.
 FATAL_CODES = frozenset(
@@ -45,8 +49,6 @@ RELEASE_VISIBILITY = 2  # seconds until an unstored message is offered again
 
 def classify(exc: BaseException) -> str:
     """A short, secret-free kind for metrics and logs."""
-    from mns.mns_exception import MNSClientNetworkException, MNSExceptionBase, MNSServerException
-
     if isinstance(exc, MNSServerException):
         return str(exc.type)
     if isinstance(exc, MNSClientNetworkException):
@@ -66,17 +68,12 @@ class Worker:
     """One poller: receive a batch, hand it over, delete what the parent says is stored."""
 
     def __init__(self, conn: Pipe, config: dict[str, Any]) -> None:
-        from mns.account import Account
-
-        from receiver.backoff import retry_delay
-
         self.conn = conn
         self.wait_seconds = int(config["wait_seconds"])
         self.batch_size = int(config["batch_size"])
         self.error_backoff = float(config["error_backoff"])
         self.error_backoff_cap = float(config["error_backoff_cap"])
         self.depth = int(config["depth"])
-        self._retry_delay = retry_delay
         account = Account(
             config["endpoint"],
             config["access_key_id"],
@@ -111,8 +108,6 @@ class Worker:
             failures = self.receive(failures)
 
     def receive(self, failures: int) -> int:
-        from mns.mns_exception import MNSServerException
-
         started = time.monotonic()
         try:
             messages = self.queue.batch_receive_message(self.batch_size, self.wait_seconds)
@@ -141,7 +136,7 @@ class Worker:
             delay = self.error_backoff_cap
         else:
             attempt = failures if escalate else 1
-            delay = self._retry_delay(attempt, self.error_backoff, self.error_backoff_cap)
+            delay = retry_delay(attempt, self.error_backoff, self.error_backoff_cap)
         detail = str(getattr(exc, "message", exc))[:300]
         self.send(["poll_error", kind, failures, round(delay, 2), detail])
         # Waiting on the pipe rather than sleeping: a stop, or an answer, cuts the wait short.
@@ -169,8 +164,6 @@ class Worker:
         self.send(["finished", len(delete) + len(release)])
 
     def delete(self, handles: list[str]) -> None:
-        from mns.mns_exception import MNSServerException
-
         if not handles:
             return
         try:
